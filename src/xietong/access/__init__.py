@@ -1,0 +1,1 @@
+"""Access: who is acting (principal), who may see what (policies, scopes) and the audit log."""

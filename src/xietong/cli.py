@@ -1,0 +1,149 @@
+"""The ``xietong`` command: serve, migrate, demo-data, create-user, audit verify."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from alembic import command
+from alembic.config import Config
+from rich.console import Console
+
+from xietong.access import audit
+from xietong.access.principal import system_principal
+from xietong.config import Settings, load_settings
+from xietong.core.db import make_engine, make_session_factory, session_scope
+from xietong.identity import service as identity
+from xietong.identity.roles import Role
+
+app = typer.Typer(help="Xietong regional collaborative care platform.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+console = Console()
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url)
+    return config
+
+
+def run_migrations(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(settings.database_url), "head")
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    settings = load_settings()
+    run_migrations(settings)
+    console.print(f"[green]database at head[/green]: {_safe_url(settings.database_url)}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
+    reload: Annotated[bool, typer.Option(help="Reload on code changes (development).")] = False,
+) -> None:
+    """Serve the web application and API."""
+    import uvicorn
+
+    settings = load_settings()
+    uvicorn.run(
+        "xietong.main:create_app",
+        factory=True,
+        host=host or settings.http.host,
+        port=port or settings.http.port,
+        workers=workers,
+        reload=reload,
+        proxy_headers=False,
+        limit_concurrency=1000,
+    )
+
+
+@app.command("demo-data")
+def demo_data(
+    scale: Annotated[
+        str, typer.Option(help="'demo' (first-phase network) or 'province' (all of Henan).")
+    ] = "demo",
+    if_empty: Annotated[bool, typer.Option(help="Only when no institution exists yet.")] = False,
+) -> None:
+    """Load the Henan demo network and one account per role."""
+    from xietong.directory.demo import load_demo
+
+    settings = load_settings()
+    run_migrations(settings)
+    load_demo(settings, scale=scale, if_empty=if_empty, console=console)
+
+
+@app.command("create-user")
+def create_user(
+    username: str,
+    roles: Annotated[list[Role], typer.Option("--role", help="Repeat for several roles.")],
+    display_name: Annotated[str, typer.Option()] = "",
+    institution_id: Annotated[int | None, typer.Option()] = None,
+    jurisdiction: Annotated[str | None, typer.Option(help="Region code (authorities).")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Prompted when not given; never echoed.")
+    ] = None,
+) -> None:
+    """Create an account (for example the first platform admin)."""
+    settings = load_settings()
+    secret = password or getpass.getpass("Password: ")
+    engine = make_engine(settings.database_url)
+    with session_scope(make_session_factory(engine)) as session:
+        user = identity.create_user(
+            session,
+            username=username,
+            password=secret,
+            display_name=display_name or username,
+            roles=roles,
+            policy=settings.security,
+            institution_id=institution_id,
+            jurisdiction_code=jurisdiction,
+        )
+        audit.record(
+            session,
+            system_principal("cli"),
+            "user.create",
+            object_kind="user",
+            object_id=user.id,
+            detail={"username": user.username, "roles": user.role_names},
+        )
+    console.print(f"[green]created[/green] {username}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit hash chain; exit 1 if a row was edited, inserted or removed."""
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    with session_scope(make_session_factory(engine)) as session:
+        result = audit.verify_chain(session)
+    if result.ok:
+        console.print(f"[green]audit chain intact[/green]: {result.checked} rows")
+        return
+    console.print(
+        f"[red]audit chain broken[/red] at seq {result.first_bad_seq}: {result.problem} "
+        f"({result.checked} rows verified before it)"
+    )
+    raise typer.Exit(code=1)
+
+
+def _safe_url(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,125 @@
+"""Typed settings, one section per area, read once from XIETONG_* variables.
+
+Every section has an embedded default (SQLite file, local data folder, in-process fan-out)
+so that ``make run`` works with nothing configured. Production (XIETONG_ENV=production)
+refuses secrets that still hold a placeholder value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-insecure-change-me"})
+DEFAULT_DATA_DIR = Path("var")
+
+
+def _section(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore", env_file=None)
+
+
+class DatabaseSettings(BaseSettings):
+    """XIETONG_DATABASE_*: where the relational data lives."""
+
+    model_config = _section("XIETONG_DATABASE_")
+    url: str = ""  # empty: SQLite file inside the data folder
+    echo: bool = False
+    pool_size: int = Field(default=10, ge=1, le=200)
+
+
+class StorageSettings(BaseSettings):
+    """XIETONG_STORAGE_*: where blobs (documents, images) live."""
+
+    model_config = _section("XIETONG_STORAGE_")
+    backend: Literal["local"] = "local"
+    root: Path | None = None  # empty: <data_dir>/blobs
+
+
+class SecuritySettings(BaseSettings):
+    """XIETONG_SECURITY_*: secrets, sessions, passwords, second factor."""
+
+    model_config = _section("XIETONG_SECURITY_")
+    secret_key: str = "dev-insecure-change-me"
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_absolute_hours: int = Field(default=12, ge=1, le=24 * 30)
+    token_hours: int = Field(default=8, ge=1, le=24 * 30)
+    cookie_secure: bool = False
+    max_failed_logins: int = Field(default=5, ge=1, le=100)
+    lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    max_failed_logins_per_address: int = Field(default=30, ge=1, le=10_000)
+    password_min_length: int = Field(default=10, ge=8, le=128)
+    password_max_age_days: int = Field(default=180, ge=0, le=3650)  # 0: never expires
+    require_totp_for_admins: bool = False
+    break_glass_review_days: int = Field(default=7, ge=1)
+
+
+class HttpSettings(BaseSettings):
+    """XIETONG_HTTP_*: the web server and its input limits."""
+
+    model_config = _section("XIETONG_HTTP_")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)  # JSON and form bodies
+    max_upload_bytes: int = Field(default=64 * 1_048_576, ge=1024)  # upload routes
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+
+class I18nSettings(BaseSettings):
+    """XIETONG_I18N_*: languages."""
+
+    model_config = _section("XIETONG_I18N_")
+    default_locale: Literal["zh_CN", "en"] = "zh_CN"
+
+
+class RedisSettings(BaseSettings):
+    """XIETONG_REDIS_*: optional Redis for fan-out across processes."""
+
+    model_config = _section("XIETONG_REDIS_")
+    url: str = ""
+
+
+class Settings(BaseSettings):
+    """All settings. ``XIETONG_ENV`` and ``XIETONG_DATA_DIR`` sit at the top level."""
+
+    model_config = SettingsConfigDict(env_prefix="XIETONG_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    data_dir: Path = DEFAULT_DATA_DIR
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    i18n: I18nSettings = Field(default_factory=I18nSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+
+    @model_validator(mode="after")
+    def _production_refuses_placeholders(self) -> Settings:
+        if self.env != "production":
+            return self
+        if self.security.secret_key.strip().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("XIETONG_SECURITY_SECRET_KEY holds a placeholder value in production")
+        if len(self.security.secret_key) < 32:
+            raise ValueError("XIETONG_SECURITY_SECRET_KEY must be at least 32 characters")
+        if not self.database.url:
+            raise ValueError("XIETONG_DATABASE_URL must be set in production")
+        self.security.require_totp_for_admins = True
+        self.security.cookie_secure = True
+        return self
+
+    @property
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        return f"sqlite:///{(self.data_dir / 'xietong.sqlite3').as_posix()}"
+
+    @property
+    def blob_root(self) -> Path:
+        return self.storage.root or (self.data_dir / "blobs")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; keyword overrides win (tests use them)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Identity: accounts, roles, passwords, sessions, tokens and the second factor."""

@@ -1,0 +1,70 @@
+"""The application factory: settings in, a configured FastAPI app out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
+
+from xietong import __version__
+from xietong.config import Settings, load_settings
+from xietong.core.db import make_engine, make_session_factory
+from xietong.core.storage import LocalBlobStore
+from xietong.web.context import AppServices
+from xietong.web.deps import csrf_protect
+from xietong.web.errors import install_error_handlers
+from xietong.web.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from xietong.web.routers import include_routers
+
+STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
+) -> FastAPI:
+    """Build the app. Tests pass a ``session_factory`` bound to their own connection."""
+    settings = settings or load_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(
+        settings.database_url, echo=settings.database.echo, pool_size=settings.database.pool_size
+    )
+    services = AppServices(
+        settings=settings,
+        engine=engine,
+        session_factory=session_factory or make_session_factory(engine),
+        blobs=LocalBlobStore(settings.blob_root),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Xietong 协同",
+        version=__version__,
+        description="Regional collaborative care platform: JSON API.",
+        lifespan=lifespan,
+        dependencies=[Depends(csrf_protect)],
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    include_routers(app)
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body=settings.http.max_body_bytes,
+        max_upload=settings.http.max_upload_bytes,
+        upload_prefixes=(),
+        default_locale=settings.i18n.default_locale,
+    )
+    return app

@@ -1,0 +1,32 @@
+"""Every table of every domain, imported in one place for Alembic and the test database."""
+
+from xietong.access.models import AuditChainHead, AuditEvent
+from xietong.core.db import Base
+from xietong.directory.models import (
+    Department,
+    ExpertAvailability,
+    ExpertProfile,
+    Institution,
+    Practitioner,
+    PractitionerSpecialty,
+    Region,
+    ServiceLink,
+)
+from xietong.identity.models import AuthSession, User, UserRole
+
+__all__ = [
+    "AuditChainHead",
+    "AuditEvent",
+    "AuthSession",
+    "Base",
+    "Department",
+    "ExpertAvailability",
+    "ExpertProfile",
+    "Institution",
+    "Practitioner",
+    "PractitionerSpecialty",
+    "Region",
+    "ServiceLink",
+    "User",
+    "UserRole",
+]

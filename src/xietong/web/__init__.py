@@ -1,0 +1,1 @@
+"""The HTTP edge: request context, dependencies, error rendering, templates and pages."""

@@ -1,0 +1,161 @@
+"""FastAPI dependencies: the unit of work, the acting principal, the locale, CSRF."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from xietong.access.authentication import principal_for
+from xietong.access.principal import ANONYMOUS, Principal
+from xietong.config import Settings
+from xietong.core.db import session_scope
+from xietong.core.errors import N_, Forbidden, Unauthorized
+from xietong.core.i18n import negotiate, normalise_locale
+from xietong.core.security import new_token, sign, unsign
+from xietong.identity import service as identity
+from xietong.web.context import AppServices
+
+SESSION_COOKIE = "xt_session"
+CSRF_COOKIE = "xt_csrf"
+LANG_COOKIE = "xt_lang"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def services(request: Request) -> AppServices:
+    svc: AppServices = request.app.state.services
+    return svc
+
+
+def settings_dep(request: Request) -> Settings:
+    return services(request).settings
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """One transaction per request, committed before the response is sent."""
+    with session_scope(services(request).session_factory) as session:
+        request.state.db = session
+        yield session
+
+
+DbSession = Annotated[Session, Depends(db_session, scope="function")]
+
+
+def client_address(request: Request) -> str:
+    settings = services(request).settings
+    peer = request.client.host if request.client else ""
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and peer in settings.http.trusted_proxies:
+        return forwarded.split(",")[0].strip()[:64]
+    return peer[:64]
+
+
+def request_locale(request: Request, principal: Principal | None = None) -> str:
+    settings = services(request).settings
+    chosen = (
+        normalise_locale(request.query_params.get("lang"))
+        or normalise_locale(request.cookies.get(LANG_COOKIE))
+        or (principal.locale if principal else None)
+    )
+    return chosen or negotiate(request.headers.get("accept-language"), settings.i18n.default_locale)
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def resolve_principal(
+    request: Request, session: Session, *, allow_mfa_pending: bool = False
+) -> Principal:
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    policy = services(request).settings.security
+    address = client_address(request)
+    token = _bearer(request)
+    kind = "bearer"
+    if token is None:
+        token = request.cookies.get(SESSION_COOKIE)
+        kind = "cookie"
+    principal = ANONYMOUS
+    if token:
+        found = identity.resolve_session(session, token, kind=kind, policy=policy)
+        if found is not None and (allow_mfa_pending or not found[0].mfa_pending):
+            principal = principal_for(session, found[1], client_address=address, session_kind=kind)
+    if principal is ANONYMOUS:
+        principal = Principal(user_id=None, username="", roles=frozenset(), client_address=address)
+    request.state.principal = principal
+    request.state.locale = request_locale(request, principal)
+    return principal
+
+
+def optional_principal(request: Request, session: DbSession) -> Principal:
+    return resolve_principal(request, session)
+
+
+def current_principal(request: Request, session: DbSession) -> Principal:
+    principal = resolve_principal(request, session)
+    if principal.user_id is None:
+        raise Unauthorized(headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+OptionalPrincipal = Annotated[Principal, Depends(optional_principal)]
+
+
+# CSRF: a signed double-submit token. The cookie holds a signed random value; a form
+# field ``csrf_token`` or the ``X-CSRF-Token`` header must repeat it. Bearer requests are
+# exempt (a browser never attaches a bearer token by itself).
+
+
+def csrf_token(request: Request) -> str:
+    secret = services(request).settings.security.secret_key
+    existing = request.cookies.get(CSRF_COOKIE)
+    if existing and unsign(secret, existing):
+        return existing
+    token: str | None = getattr(request.state, "new_csrf", None)
+    if token is None:
+        token = sign(secret, new_token(16))
+        request.state.new_csrf = token
+    return token
+
+
+async def csrf_protect(request: Request) -> None:
+    """Applied to every route: unsafe requests from a browser must repeat the CSRF token.
+
+    Browser requests are those that carry our session cookie, and every page route (outside
+    /api/ and /dicomweb/, whose clients authenticate with a bearer token).
+    """
+    if request.method in SAFE_METHODS or _bearer(request) is not None:
+        return
+    is_page = not request.url.path.startswith(("/api/", "/dicomweb/"))
+    if not is_page and SESSION_COOKIE not in request.cookies:
+        return
+    form_value: str | None = None
+    if request.headers.get("x-csrf-token") is None and request.headers.get(
+        "content-type", ""
+    ).startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        value = form.get("csrf_token")
+        form_value = value if isinstance(value, str) else None
+    check_csrf(request, form_value)
+
+
+def check_csrf(request: Request, form_value: str | None = None) -> None:
+    secret = services(request).settings.security.secret_key
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    sent = request.headers.get("x-csrf-token") or form_value or ""
+    if not cookie or not unsign(secret, cookie) or not hmac.compare_digest(cookie, sent):
+        raise Forbidden(
+            N_("The form has expired; reload the page and try again."),
+            code="csrf_failed",
+            field="csrf_token",
+        )
