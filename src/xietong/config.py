@@ -42,7 +42,7 @@ class SecuritySettings(BaseSettings):
     """XIETONG_SECURITY_*: secrets, sessions, passwords, second factor."""
 
     model_config = _section("XIETONG_SECURITY_")
-    secret_key: str = "dev-insecure-change-me"
+    secret_key: str = "dev-insecure-change-me"  # noqa: S105 - refused in production
     session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     session_absolute_hours: int = Field(default=12, ge=1, le=24 * 30)
     token_hours: int = Field(default=8, ge=1, le=24 * 30)

@@ -108,7 +108,8 @@ def login(
         if user is not None:
             _keep_counter(session, user)
         _raise_for(outcome)
-    assert user is not None
+    if user is None:  # unreachable: only a found user can pass the checks above
+        raise Unauthorized()
     needs_enrolment = (
         policy.require_totp_for_admins
         and bool(ADMIN_ROLES & set(user.role_names))

@@ -86,9 +86,8 @@ def access_user_for_admin(
         principal.is_platform_admin
         or (user.institution_id is not None and user.institution_id == principal.institution_id)
     )
-    if not allowed:
+    if user is None or not allowed:
         raise deny_not_found(session, principal, action, "user", user_id)
-    assert user is not None
     return user
 
 

@@ -58,8 +58,6 @@ def check_credentials(
     password: str,
     otp: str | None,
     policy: SecuritySettings,
-    *,
-    totp_required_for: Iterable[str] = (),
 ) -> CredentialCheck:
     """Verify a password (and TOTP when the account has one), keeping the lockout counter.
 
@@ -74,7 +72,7 @@ def check_credentials(
         return CredentialCheck(user, "locked")
     if not verify_password(user.password_hash, password):
         _count_failure(session, user, policy)
-        return CredentialCheck(user, "locked" if _is_locked(user, at) else "bad_credentials")
+        return CredentialCheck(user, "locked" if _is_locked(user) else "bad_credentials")
     if not user.is_active:
         return CredentialCheck(user, "inactive")
     if user.totp_enabled:
@@ -82,7 +80,7 @@ def check_credentials(
             return CredentialCheck(user, "otp_required")
         if not verify_totp(user, otp):
             _count_failure(session, user, policy)
-            return CredentialCheck(user, "locked" if _is_locked(user, at) else "bad_otp")
+            return CredentialCheck(user, "locked" if _is_locked(user) else "bad_otp")
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = at
@@ -95,7 +93,7 @@ def check_credentials(
     return CredentialCheck(user, "ok", password_expired=expired)
 
 
-def _is_locked(user: User, at: object) -> bool:
+def _is_locked(user: User) -> bool:
     return user.locked_until is not None and user.locked_until > now()
 
 
