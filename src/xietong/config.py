@@ -25,60 +25,88 @@ class DatabaseSettings(BaseSettings):
     """XIETONG_DATABASE_*: where the relational data lives."""
 
     model_config = _section("XIETONG_DATABASE_")
-    url: str = ""  # empty: SQLite file inside the data folder
-    echo: bool = False
-    pool_size: int = Field(default=10, ge=1, le=200)
+    url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty: a SQLite file in the data folder. PostgreSQL: postgresql+psycopg://user@host:5432/db",
+    )
+    echo: bool = Field(default=False, description="Log every SQL statement (debugging only).")
+    pool_size: int = Field(
+        default=10, ge=1, le=200, description="Connections kept per process (PostgreSQL)."
+    )
 
 
 class StorageSettings(BaseSettings):
     """XIETONG_STORAGE_*: where blobs (documents, images) live."""
 
     model_config = _section("XIETONG_STORAGE_")
-    backend: Literal["local"] = "local"
-    root: Path | None = None  # empty: <data_dir>/blobs
+    backend: Literal["local"] = Field(
+        default="local", description="Blob store adapter: local folder."
+    )
+    root: Path | None = Field(default=None, description="Blob folder; empty: <data dir>/blobs.")
 
 
 class SecuritySettings(BaseSettings):
     """XIETONG_SECURITY_*: secrets, sessions, passwords, second factor."""
 
     model_config = _section("XIETONG_SECURITY_")
-    secret_key: str = "dev-insecure-change-me"  # noqa: S105 - refused in production
-    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
-    session_absolute_hours: int = Field(default=12, ge=1, le=24 * 30)
-    token_hours: int = Field(default=8, ge=1, le=24 * 30)
-    cookie_secure: bool = False
-    max_failed_logins: int = Field(default=5, ge=1, le=100)
-    lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
-    max_failed_logins_per_address: int = Field(default=30, ge=1, le=10_000)
-    password_min_length: int = Field(default=10, ge=8, le=128)
-    password_max_age_days: int = Field(default=180, ge=0, le=3650)  # 0: never expires
-    require_totp_for_admins: bool = False
-    break_glass_review_days: int = Field(default=7, ge=1)
+    secret_key: str = Field(
+        default="dev-insecure-change-me",  # refused in production
+        description="Signs CSRF tokens; at least 32 random characters in production.",
+    )
+    session_idle_minutes: int = Field(
+        default=30, ge=1, le=24 * 60, description="Idle logout of page sessions."
+    )
+    session_absolute_hours: int = Field(
+        default=12, ge=1, le=24 * 30, description="Longest life of a page session."
+    )
+    token_hours: int = Field(default=8, ge=1, le=24 * 30, description="Life of an API token.")
+    cookie_secure: bool = Field(
+        default=False, description="Cookies only over HTTPS (forced on in production)."
+    )
+    max_failed_logins: int = Field(
+        default=5, ge=1, le=100, description="Failures before an account is locked."
+    )
+    lockout_minutes: int = Field(
+        default=15, ge=1, le=24 * 60, description="How long a lock (and the address window) lasts."
+    )
+    max_failed_logins_per_address: int = Field(
+        default=30, ge=1, le=10_000, description="Failures from one address before it is throttled."
+    )
+    password_min_length: int = Field(
+        default=10, ge=8, le=128, description="Shortest password accepted."
+    )
+    password_max_age_days: int = Field(
+        default=180, ge=0, le=3650, description="Days before a password must be changed; 0: never."
+    )
+    require_totp_for_admins: bool = Field(
+        default=False, description="Admins must use TOTP (forced on in production)."
+    )
 
 
 class HttpSettings(BaseSettings):
     """XIETONG_HTTP_*: the web server and its input limits."""
 
     model_config = _section("XIETONG_HTTP_")
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
-    max_body_bytes: int = Field(default=1_048_576, ge=1024)  # JSON and form bodies
-    max_upload_bytes: int = Field(default=64 * 1_048_576, ge=1024)  # upload routes
-    trusted_proxies: list[str] = Field(default_factory=list)
+    host: str = Field(default="127.0.0.1", description="Address `xietong serve` binds.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `xietong serve` binds.")
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest JSON or form body; larger: 413."
+    )
+    max_upload_bytes: int = Field(
+        default=64 * 1_048_576, ge=1024, description="Largest body on upload routes."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="Proxy addresses whose X-Forwarded-For is believed."
+    )
 
 
 class I18nSettings(BaseSettings):
     """XIETONG_I18N_*: languages."""
 
     model_config = _section("XIETONG_I18N_")
-    default_locale: Literal["zh_CN", "en"] = "zh_CN"
-
-
-class RedisSettings(BaseSettings):
-    """XIETONG_REDIS_*: optional Redis for fan-out across processes."""
-
-    model_config = _section("XIETONG_REDIS_")
-    url: str = ""
+    default_locale: Literal["zh_CN", "en"] = Field(
+        default="zh_CN", description="Language when neither user nor browser chooses."
+    )
 
 
 class Settings(BaseSettings):
@@ -86,14 +114,18 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="XIETONG_", extra="ignore")
 
-    env: Literal["development", "test", "production"] = "development"
-    data_dir: Path = DEFAULT_DATA_DIR
+    env: Literal["development", "test", "production"] = Field(
+        default="development",
+        description="production: refuses placeholder secrets, forces TOTP for admins.",
+    )
+    data_dir: Path = Field(
+        default=DEFAULT_DATA_DIR, description="Folder of the embedded database and blobs."
+    )
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     i18n: I18nSettings = Field(default_factory=I18nSettings)
-    redis: RedisSettings = Field(default_factory=RedisSettings)
 
     @model_validator(mode="after")
     def _production_refuses_placeholders(self) -> Settings:
