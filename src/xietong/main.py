@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -52,13 +53,15 @@ def create_app(
         description="Regional collaborative care platform: JSON API.",
         lifespan=lifespan,
         dependencies=[Depends(csrf_protect)],
-        docs_url="/docs",
+        docs_url=None,  # served below from vendored assets, not a CDN
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.services = services
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     include_routers(app)
+    _add_docs_route(app)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,
@@ -68,3 +71,19 @@ def create_app(
         default_locale=settings.i18n.default_locale,
     )
     return app
+
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Xietong API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/static/vendor/swagger-ui/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/static/vendor/swagger-ui/swagger-ui-bundle.js"></script>
+<script src="/static/swagger-init.js"></script></body></html>"""
+
+
+def _add_docs_route(app: FastAPI) -> None:
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """The interactive API reference (OpenAPI at /openapi.json)."""
+        return HTMLResponse(DOCS_PAGE)

@@ -31,3 +31,13 @@ def test_page_login_and_home(client: TestClient, db: Session) -> None:
     home = client.get("/")
     assert home.status_code == 200
     assert "learner1" in home.text or "用户" in home.text
+
+
+def test_api_docs_use_only_local_assets(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in page.text
+    assert "http" not in page.text.replace("http-equiv", "")
+    schema = client.get("/openapi.json").json()
+    assert "/api/v1/me" in schema["paths"]
+    assert schema["components"]["securitySchemes"]["OAuth2PasswordBearer"]["type"] == "oauth2"

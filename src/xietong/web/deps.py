@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from xietong.access.authentication import principal_for
@@ -100,7 +101,16 @@ def optional_principal(request: Request, session: DbSession) -> Principal:
     return resolve_principal(request, session)
 
 
-def current_principal(request: Request, session: DbSession) -> Principal:
+# Declares the bearer scheme in the OpenAPI document (the "Authorize" button of /docs);
+# the token itself is resolved by resolve_principal, which also accepts the session cookie.
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def current_principal(
+    request: Request,
+    session: DbSession,
+    _token: Annotated[str | None, Depends(oauth2_scheme)] = None,
+) -> Principal:
     principal = resolve_principal(request, session)
     if principal.user_id is None:
         raise Unauthorized(headers={"WWW-Authenticate": "Bearer"})
