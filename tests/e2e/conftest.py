@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.e2e.helpers import ROOT, Browsing, LiveServer
+from tests.e2e.helpers import ROOT, TIMEOUT_MS, Browsing, LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -35,6 +35,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 STARTUP_SECONDS = 60
+
+# Assertions wait as long as actions do: a loaded 2-core CI machine is slow.
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 def _in_ci() -> bool:

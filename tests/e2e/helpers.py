@@ -70,6 +70,7 @@ def sign_in(page: Page, account: Account, password: str = PASSWORD) -> None:
 def sign_out(page: Page) -> None:
     page.locator('form[action="/logout"] button[type="submit"]').click()
     expect(page).to_have_url(re.compile(r"/login(\?.*)?$"))
+    page.wait_for_load_state()
 
 
 def html_lang(page: Page) -> str:

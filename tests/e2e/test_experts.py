@@ -27,13 +27,16 @@ def _is_expert_search(response: Response) -> bool:
 def _search(page: Page, form: Locator) -> None:
     """Submit the form (button, or Enter in the name field) and wait for the answer."""
     button = form.locator('button[type="submit"], input[type="submit"], button:not([type])')
-    with page.expect_response(_is_expert_search):
+    with page.expect_response(_is_expert_search) as answer:
         if button.count():
             button.first.click()
         else:
             form.locator('input[name="q"]').press("Enter")
-    page.wait_for_load_state()
-    expect(page.locator(".htmx-request")).to_have_count(0)
+    response = answer.value
+    assert response.status == 200, f"{response.url} answered {response.status}"
+    if response.request.is_navigation_request():
+        page.wait_for_url(response.url)  # a plain GET form: the new page has loaded
+    expect(page.locator(".htmx-request")).to_have_count(0)  # htmx: the swap is done
 
 
 def test_expert_search_by_name_and_specialty(page: Page) -> None:
