@@ -1,0 +1,43 @@
+"""A phone (390x844): nothing scrolls sideways, the menu toggle opens the navigation."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.helpers import Browsing, LiveServer, horizontal_overflow, sign_in
+from tests.e2e.seed import MOBILE_USER
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
+
+
+def test_login_and_home_fit_a_phone(browsing: Browsing, live_server: LiveServer) -> None:
+    page = browsing.new_page(device_scale_factor=3, **PHONE)
+
+    page.goto("/login")
+    assert page.evaluate("() => document.documentElement.clientWidth") == 390
+    assert horizontal_overflow(page) == 0
+    expect(page.locator('input[name="username"]')).to_be_in_viewport()
+
+    sign_in(page, MOBILE_USER)
+    expect(page).to_have_url(f"{live_server.url}/")
+    expect(page.locator("header .who")).to_have_text(MOBILE_USER.display_name)
+    assert horizontal_overflow(page) == 0
+
+    nav = page.locator("#mainnav")
+    toggle = page.locator("button.menu-toggle")
+    expect(toggle).to_be_visible()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(nav).to_be_hidden()
+
+    toggle.tap()
+    expect(nav).to_be_visible()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    expect(nav.locator('a[href="/"]')).to_be_visible()
+    assert horizontal_overflow(page) == 0
+
+    toggle.tap()
+    expect(nav).to_be_hidden()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
