@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
+from unittest import mock
 
 import pyotp
 from fastapi.testclient import TestClient
@@ -16,8 +18,9 @@ from sqlalchemy.orm import Session
 from tests import factories
 from tests.helpers import csrf_from
 from xietong.access.models import AuditEvent
-from xietong.core import clock
+from xietong.core import clock, security
 from xietong.directory.models import Institution
+from xietong.identity import service as identity_service
 from xietong.identity.models import User
 from xietong.identity.roles import Role
 
@@ -34,9 +37,23 @@ class World:
     doctor_b: User
 
 
+@cache
+def _hash_once(password: str) -> str:
+    return security.hash_password(password)
+
+
 def world(db: Session) -> World:
     """Institution A and B, each with an institution admin and a doctor; a platform admin
-    and an audit admin (no institution). Committed so that the app's sessions see it."""
+    and an audit admin (no institution). Committed so that the app's sessions see it.
+
+    The six accounts share one real Argon2 hash of the test password (hashing is the slow
+    part of the suite); signing in still verifies it for real.
+    """
+    with mock.patch.object(identity_service, "hash_password", _hash_once):
+        return _world(db)
+
+
+def _world(db: Session) -> World:
     inst_a = factories.institution(db, name="甲医院")
     inst_b = factories.institution(db, name="乙医院")
     w = World(
