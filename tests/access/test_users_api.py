@@ -391,3 +391,17 @@ def test_audit_admin_administers_nothing(client: TestClient, db: Session, w: Wor
     response = client.post("/api/v1/users", headers=headers, json=_new(roles=["learner"]))
     assert response.status_code == 403
     assert client.get("/api/v1/audit", headers=headers).status_code == 200
+
+
+def test_legacy_inconsistent_account_can_still_be_deactivated(
+    client: TestClient, db: Session, w: World
+) -> None:
+    legacy = factories.user(db, Role.EXPERT, username="legacy.expert")  # no institution
+    db.commit()
+    headers = token_for(client, "root.admin")
+    off = client.patch(f"/api/v1/users/{legacy.id}", headers=headers, json={"is_active": False})
+    assert off.status_code == 200, off.text
+    regrant = client.patch(
+        f"/api/v1/users/{legacy.id}", headers=headers, json={"roles": ["expert", "teacher"]}
+    )
+    assert error_of(regrant)["code"] == "institution_required"

@@ -315,9 +315,12 @@ def update_user(session: Session, principal: Principal, user_id: int, data: User
         if "jurisdiction_code" in data.model_fields_set
         else (user.jurisdiction_code if Role.AUTHORITY in new_roles else None)
     )
-    _check_shape(
-        session, new_roles, institution_id=user.institution_id, jurisdiction_code=jurisdiction
-    )
+    if new_roles != old_roles or jurisdiction != user.jurisdiction_code:
+        # Only when they change: a legacy account (say, from the CLI) can still be renamed
+        # or deactivated.
+        _check_shape(
+            session, new_roles, institution_id=user.institution_id, jurisdiction_code=jurisdiction
+        )
     if data.display_name is not None:
         user.display_name = data.display_name
     if new_roles != old_roles:
