@@ -29,7 +29,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", url)
+    # ConfigParser interpolates "%": escape it (URL-encoded passwords and options have it).
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from xietong.access.models import AuditChainHead, AuditEvent
 from xietong.access.principal import Principal
 from xietong.core.clock import now
 from xietong.core.events import on_rollback_durable
+from xietong.core.validation import strip_control_characters
 
 GENESIS_HASH = "0" * 64
 HASHED_FIELDS = (
@@ -73,6 +74,12 @@ def _lock_head(session: Session) -> AuditChainHead:
     return head
 
 
+def _text(value: str, size: int) -> str:
+    """What the log stores of a caller's text: never a NUL that PostgreSQL would refuse
+    (which would turn a hostile username into a lost audit row and a 500)."""
+    return strip_control_characters(value)[:size]
+
+
 def record(
     session: Session,
     principal: Principal,
@@ -89,15 +96,15 @@ def record(
         seq=head.last_seq + 1,
         at=now(),
         actor_user_id=principal.user_id,
-        actor_username=principal.username[:64],
-        actor_role=principal.role_text[:200],
+        actor_username=_text(principal.username, 64),
+        actor_role=_text(principal.role_text, 200),
         actor_institution_id=principal.institution_id,
-        action=action[:64],
-        object_kind=object_kind[:32],
-        object_id=str(object_id)[:64],
+        action=_text(action, 64),
+        object_kind=_text(object_kind, 32),
+        object_id=_text(str(object_id), 64),
         outcome=outcome,
-        purpose=purpose[:200],
-        client_address=principal.client_address[:64],
+        purpose=_text(purpose, 200),
+        client_address=_text(principal.client_address, 64),
         detail=json.dumps(detail or {}, sort_keys=True, ensure_ascii=False, default=str),
         prev_hash=head.last_hash,
     )
@@ -201,7 +208,8 @@ class AuditQuery:
     offset: int = 0
 
 
-def search(session: Session, q: AuditQuery) -> tuple[Sequence[AuditEvent], int]:
+def filtered(q: AuditQuery) -> Select[AuditEvent]:
+    """The rows a query selects, unordered and unpaginated."""
     stmt = select(AuditEvent)
     if q.actor:
         stmt = stmt.where(AuditEvent.actor_username == q.actor)
@@ -219,6 +227,11 @@ def search(session: Session, q: AuditQuery) -> tuple[Sequence[AuditEvent], int]:
         stmt = stmt.where(AuditEvent.at >= q.since)
     if q.until:
         stmt = stmt.where(AuditEvent.at < q.until)
+    return stmt
+
+
+def search(session: Session, q: AuditQuery) -> tuple[Sequence[AuditEvent], int]:
+    stmt = filtered(q)
     total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
     rows = (
         session.execute(stmt.order_by(AuditEvent.seq.desc()).limit(q.limit).offset(q.offset))
@@ -226,3 +239,21 @@ def search(session: Session, q: AuditQuery) -> tuple[Sequence[AuditEvent], int]:
         .all()
     )
     return rows, total
+
+
+def last_seq(session: Session) -> int:
+    return session.execute(select(func.coalesce(func.max(AuditEvent.seq), 0))).scalar_one()
+
+
+def export_batch(
+    session: Session, q: AuditQuery, *, after_seq: int, up_to_seq: int, size: int = 1000
+) -> Sequence[AuditEvent]:
+    """The next rows of an export, oldest first, by keyset on ``seq`` (stable while the log
+    grows: rows appended after the export began, ``seq > up_to_seq``, are left out)."""
+    stmt = (
+        filtered(q)
+        .where(AuditEvent.seq > after_seq, AuditEvent.seq <= up_to_seq)
+        .order_by(AuditEvent.seq)
+        .limit(size)
+    )
+    return session.execute(stmt).scalars().all()

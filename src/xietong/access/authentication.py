@@ -28,6 +28,7 @@ class LoginResult:
     token: str
     mfa_pending: bool
     password_expired: bool
+    totp_enrolment_required: bool = False
 
 
 def principal_for(
@@ -49,6 +50,7 @@ def principal_for(
         display_name=user.display_name,
         locale=user.locale,
         session_kind=session_kind,
+        totp_enabled=user.totp_enabled,
     )
 
 
@@ -110,11 +112,7 @@ def login(
         _raise_for(outcome)
     if user is None:  # unreachable: only a found user can pass the checks above
         raise Unauthorized()
-    needs_enrolment = (
-        policy.require_totp_for_admins
-        and bool(ADMIN_ROLES & set(user.role_names))
-        and not user.totp_enabled
-    )
+    needs_enrolment = needs_totp_enrolment(who, policy)
     token = identity.open_session(
         session,
         user,
@@ -141,6 +139,16 @@ def login(
         token=token,
         mfa_pending=outcome == "ok_mfa_pending",
         password_expired=check.password_expired,
+        totp_enrolment_required=needs_enrolment,
+    )
+
+
+def needs_totp_enrolment(principal: Principal, policy: SecuritySettings) -> bool:
+    """An admin who must enrol a second factor before using admin functions."""
+    return (
+        policy.require_totp_for_admins
+        and bool(principal.roles & {str(r) for r in ADMIN_ROLES})
+        and not principal.totp_enabled
     )
 
 
@@ -199,6 +207,18 @@ def complete_second_factor(
         raise Unauthorized()
     row, user = found
     who = principal_for(session, user, client_address=client_address)
+    if identity.is_locked(user):
+        # Without this, a locked account could go on guessing codes on this page.
+        audit.record_durable(
+            session,
+            who,
+            "auth.otp",
+            object_kind="user",
+            object_id=user.id,
+            outcome="failed",
+            detail={"reason": "locked"},
+        )
+        raise Locked(field="otp")
     if not identity.verify_totp(user, code):
         identity._count_failure(session, user, policy)
         audit.record_durable(

@@ -34,10 +34,16 @@ def require_roles(
 
 
 def deny_not_found(
-    session: Session, principal: Principal, action: str, object_kind: str, object_id: str | int
+    session: Session,
+    principal: Principal,
+    action: str,
+    object_kind: str,
+    object_id: str | int,
+    *,
+    field: str | None = None,
 ) -> NotFound:
     audit.record_denial(session, principal, action, object_kind, object_id, reason="scope")
-    return NotFound(code=f"{object_kind}_not_found")
+    return NotFound(code=f"{object_kind}_not_found", field=field)
 
 
 def in_jurisdiction(principal: Principal, region_code: str) -> bool:
@@ -52,7 +58,12 @@ def can_administer_institution(principal: Principal, institution: Institution) -
 
 
 def access_institution_for_admin(
-    session: Session, principal: Principal, institution_id: int, *, action: str
+    session: Session,
+    principal: Principal,
+    institution_id: int,
+    *,
+    action: str,
+    field: str | None = None,
 ) -> Institution:
     """The institution, if the principal administers it: 403 without an admin role,
     404 for another institution (or none)."""
@@ -66,7 +77,7 @@ def access_institution_for_admin(
     )
     institution = find_institution(session, institution_id)
     if institution is None or not can_administer_institution(principal, institution):
-        raise deny_not_found(session, principal, action, "institution", institution_id)
+        raise deny_not_found(session, principal, action, "institution", institution_id, field=field)
     return institution
 
 

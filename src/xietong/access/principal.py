@@ -21,6 +21,7 @@ class Principal:
     display_name: str = ""
     locale: str | None = None
     session_kind: str = ""
+    totp_enabled: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     def has(self, *roles: Role | str) -> bool:

@@ -23,17 +23,20 @@ COMMON_PASSWORDS = frozenset(
 )
 
 
-def check_password_policy(password: str, *, username: str, min_length: int) -> None:
-    """Raise :class:`Invalid` naming ``password`` when it breaks the policy."""
+def check_password_policy(
+    password: str, *, username: str, min_length: int, field: str = "password"
+) -> None:
+    """Raise :class:`Invalid` naming ``field`` (the input that holds the password) when it
+    breaks the policy."""
     if len(password) < min_length:
         raise Invalid(
             N_("The password must have at least {min_length} characters."),
             code="password_too_short",
-            field="password",
+            field=field,
             params={"min_length": min_length},
         )
     if len(password) > 256:
-        raise Invalid(N_("The password is too long."), code="password_too_long", field="password")
+        raise Invalid(N_("The password is too long."), code="password_too_long", field=field)
     classes = sum(
         [
             any(c in string.ascii_lowercase for c in password),
@@ -46,16 +49,16 @@ def check_password_policy(password: str, *, username: str, min_length: int) -> N
         raise Invalid(
             N_("Use at least three of: lower case, upper case, digits, symbols."),
             code="password_too_simple",
-            field="password",
+            field=field,
         )
     if username and username.lower() in password.lower():
         raise Invalid(
             N_("The password must not contain the username."),
             code="password_contains_username",
-            field="password",
+            field=field,
         )
     if password.lower() in COMMON_PASSWORDS:
-        raise Invalid(N_("This password is too common."), code="password_common", field="password")
+        raise Invalid(N_("This password is too common."), code="password_common", field=field)
 
 
 def password_expired(changed_at: datetime, *, max_age_days: int, at: datetime) -> bool:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
-from xietong.core.errors import N_
+from xietong.core.errors import N_, Invalid
 
 
 class Role(StrEnum):
@@ -44,3 +45,18 @@ INSTITUTION_ROLES = frozenset(
         Role.INSTITUTION_ADMIN,
     }
 )
+
+# Separation of duties (三员分立): the audit admin is nobody's system or security admin.
+EXCLUSIVE_WITH_AUDIT_ADMIN = frozenset({Role.PLATFORM_ADMIN, Role.INSTITUTION_ADMIN})
+
+
+def check_role_combination(roles: Iterable[Role | str]) -> None:
+    """Raise :class:`Invalid` naming ``roles`` when one account would hold both the audit
+    admin role and a role that administers accounts."""
+    held = {str(r) for r in roles}
+    if Role.AUDIT_ADMIN in held and held & EXCLUSIVE_WITH_AUDIT_ADMIN:
+        raise Invalid(
+            N_("The audit admin role cannot be combined with an administrator role."),
+            code="roles_conflict",
+            field="roles",
+        )

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from xietong.core.clock import now
+from xietong.core.validation import Id, StrictModel
+from xietong.identity.models import User
 from xietong.identity.roles import Role
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{2,63}$"
+REGION_CODE_PATTERN = r"^\d{6,12}$"
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class Strict(StrictModel):
+    """Input models of accounts (see :class:`xietong.core.validation.StrictModel`)."""
 
 
 class TokenOut(BaseModel):
@@ -71,16 +75,17 @@ class UserCreateIn(Strict):
     display_name: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
     roles: list[Role] = Field(min_length=1, max_length=10)
-    institution_id: int | None = Field(default=None, ge=1)
-    practitioner_id: int | None = Field(default=None, ge=1)
-    jurisdiction_code: str | None = Field(default=None, pattern=r"^\d{6,12}$")
+    institution_id: Id | None = None
+    practitioner_id: Id | None = None
+    jurisdiction_code: str | None = Field(default=None, pattern=REGION_CODE_PATTERN)
 
 
 class UserUpdateIn(Strict):
     display_name: str | None = Field(default=None, min_length=1, max_length=64)
     roles: list[Role] | None = Field(default=None, min_length=1, max_length=10)
     is_active: bool | None = None
-    jurisdiction_code: str | None = Field(default=None, pattern=r"^\d{6,12}$")
+    # Explicit null clears it; left out keeps it (see ``model_fields_set``).
+    jurisdiction_code: str | None = Field(default=None, pattern=REGION_CODE_PATTERN)
 
 
 class PasswordResetIn(Strict):
@@ -100,3 +105,37 @@ class UserOut(BaseModel):
     totp_enabled: bool
     last_login_at: datetime | None
     created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(
+            id=user.id,
+            username=user.username,
+            display_name=user.display_name,
+            roles=user.role_names,
+            institution_id=user.institution_id,
+            practitioner_id=user.practitioner_id,
+            jurisdiction_code=user.jurisdiction_code,
+            is_active=user.is_active,
+            locked=user.locked_until is not None and user.locked_until > now(),
+            totp_enabled=user.totp_enabled,
+            last_login_at=user.last_login_at,
+            created_at=user.created_at,
+        )
+
+
+class UserListQuery(Strict):
+    """Filters of GET /api/v1/users (query parameters)."""
+
+    institution_id: Id | None = None
+    role: Role | None = None
+    q: str | None = Field(default=None, max_length=64)
+    limit: int = Field(default=50, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+
+
+class UserPage(BaseModel):
+    items: list[UserOut]
+    total: int
+    limit: int
+    offset: int

@@ -6,12 +6,14 @@ not who may see what.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pyotp
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from xietong.config import SecuritySettings
@@ -25,9 +27,11 @@ from xietong.core.security import (
     token_digest,
     verify_password,
 )
+from xietong.core.validation import has_control_characters
 from xietong.identity.models import AuthSession, User, UserRole
 from xietong.identity.passwords import check_password_policy, password_expired
-from xietong.identity.roles import Role
+from xietong.identity.roles import Role, check_role_combination
+from xietong.identity.schemas import USERNAME_PATTERN
 
 
 @dataclass(frozen=True)
@@ -47,9 +51,10 @@ def get_user(session: Session, user_id: int) -> User:
 
 
 def find_user(session: Session, username: str) -> User | None:
-    return session.execute(
-        select(User).where(User.username == username.strip().lower())
-    ).scalar_one_or_none()
+    name = username.strip().lower()
+    if not name or len(name) > 64 or has_control_characters(name):
+        return None  # no such account can exist; PostgreSQL would refuse a NUL anyway
+    return session.execute(select(User).where(User.username == name)).scalar_one_or_none()
 
 
 def check_credentials(
@@ -94,7 +99,11 @@ def check_credentials(
 
 
 def _is_locked(user: User) -> bool:
-    return user.locked_until is not None and user.locked_until > now()
+    return is_locked(user)
+
+
+def is_locked(user: User, at: datetime | None = None) -> bool:
+    return user.locked_until is not None and user.locked_until > (at or now())
 
 
 def _count_failure(session: Session, user: User, policy: SecuritySettings) -> None:
@@ -128,6 +137,14 @@ def verify_totp(user: User, code: str) -> bool:
             user.totp_last_step = step
             return True
     return False
+
+
+def reset_totp(session: Session, user: User) -> None:
+    """Remove the second factor (an admin's reset after a lost device). The last used step
+    is kept, so a code seen before can never be replayed."""
+    user.totp_secret = None
+    user.totp_enabled = False
+    session.flush()
 
 
 def start_totp_enrolment(user: User) -> str:
@@ -242,10 +259,16 @@ def create_user(
     enforce_policy: bool = True,
 ) -> User:
     name = username.strip().lower()
+    if not re.fullmatch(USERNAME_PATTERN, name):
+        raise Invalid(
+            N_("This value has the wrong format."), code="invalid_username", field="username"
+        )
+    check_role_combination(roles)
     if enforce_policy:
         check_password_policy(password, username=name, min_length=policy.password_min_length)
+    taken = Conflict(N_("This username is taken."), code="username_taken", field="username")
     if find_user(session, name) is not None:
-        raise Conflict(N_("This username is taken."), code="username_taken", field="username")
+        raise taken
     user = User(
         username=name,
         display_name=display_name.strip(),
@@ -257,13 +280,19 @@ def create_user(
         password_changed_at=now(),
     )
     user.roles = [UserRole(role=str(Role(r))) for r in sorted(set(map(str, roles)))]
-    session.add(user)
-    session.flush()
+    try:
+        # The unique key, not the check above, decides a race between two creations.
+        with session.begin_nested():
+            session.add(user)
+            session.flush()
+    except IntegrityError:
+        raise taken from None
     return user
 
 
 def set_roles(session: Session, user: User, roles: Iterable[Role | str]) -> None:
     wanted = {str(Role(r)) for r in roles}
+    check_role_combination(wanted)
     user.roles = [r for r in user.roles if r.role in wanted]
     present = {r.role for r in user.roles}
     user.roles.extend(UserRole(role=r) for r in sorted(wanted - present))
@@ -283,13 +312,22 @@ def change_password(
         raise Invalid(
             N_("Choose a password different from the current one."),
             code="password_reused",
-            field="password",
+            field="new_password",
         )
-    set_password(session, user, new, policy)
+    set_password(session, user, new, policy, field="new_password")
 
 
-def set_password(session: Session, user: User, new: str, policy: SecuritySettings) -> None:
-    check_password_policy(new, username=user.username, min_length=policy.password_min_length)
+def set_password(
+    session: Session,
+    user: User,
+    new: str,
+    policy: SecuritySettings,
+    *,
+    field: str = "password",
+) -> None:
+    check_password_policy(
+        new, username=user.username, min_length=policy.password_min_length, field=field
+    )
     user.password_hash = hash_password(new)
     user.password_changed_at = now()
     user.must_change_password = False

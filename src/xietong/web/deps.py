@@ -5,12 +5,14 @@ from __future__ import annotations
 import hmac
 from collections.abc import Iterator
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from xietong.access.authentication import principal_for
+from xietong.access import audit
+from xietong.access.authentication import needs_totp_enrolment, principal_for
 from xietong.access.principal import ANONYMOUS, Principal
 from xietong.config import Settings
 from xietong.core.db import session_scope
@@ -19,6 +21,7 @@ from xietong.core.i18n import negotiate, normalise_locale
 from xietong.core.security import new_token, sign, unsign
 from xietong.identity import service as identity
 from xietong.web.context import AppServices
+from xietong.web.errors import PageRedirect
 
 SESSION_COOKIE = "xt_session"
 CSRF_COOKIE = "xt_csrf"
@@ -119,6 +122,46 @@ def current_principal(
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 OptionalPrincipal = Annotated[Principal, Depends(optional_principal)]
+
+TOTP_ENROLMENT_PAGE = "/account/totp?required=1"
+
+
+def admin_principal(request: Request, session: DbSession, principal: CurrentPrincipal) -> Principal:
+    """The principal of admin API routes: an admin who still has to enrol a second factor
+    (XIETONG_SECURITY_REQUIRE_TOTP_FOR_ADMINS) is refused until they do."""
+    if needs_totp_enrolment(principal, services(request).settings.security):
+        audit.record_denial(
+            session, principal, "admin.access", "user", principal.uid, reason="totp_required"
+        )
+        raise Forbidden(
+            N_("Set up a second factor before using the administration."),
+            code="totp_enrolment_required",
+            field="otp",
+        )
+    return principal
+
+
+def page_principal(request: Request, session: DbSession) -> Principal:
+    """The signed-in user of a page; anybody else is sent to the sign-in page."""
+    principal = resolve_principal(request, session)
+    if principal.user_id is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise PageRedirect("/login?next=" + quote(target, safe=""))
+    return principal
+
+
+PagePrincipal = Annotated[Principal, Depends(page_principal)]
+
+
+def admin_page_principal(request: Request, principal: PagePrincipal) -> Principal:
+    """Admin pages: an admin who still has to enrol a second factor is sent to enrolment."""
+    if needs_totp_enrolment(principal, services(request).settings.security):
+        raise PageRedirect(TOTP_ENROLMENT_PAGE)
+    return principal
+
+
+AdminPrincipal = Annotated[Principal, Depends(admin_principal)]
+AdminPagePrincipal = Annotated[Principal, Depends(admin_page_principal)]
 
 
 # CSRF: a signed double-submit token. The cookie holds a signed random value; a form

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from xietong.core.errors import N_, XietongError
@@ -60,7 +60,23 @@ _VALIDATION_MESSAGES = {
     "time_parsing": N_("A time (HH:MM) is expected."),
     "datetime_parsing": N_("A date and time is expected."),
     "value_error": N_("A value is not valid."),
+    "control_characters": N_("Control characters are not allowed."),
+    "url_parsing": N_("A value is not valid."),
+    "datetime_from_date_parsing": N_("A date and time is expected."),
 }
+
+
+class PageRedirect(Exception):
+    """Raised by page dependencies to send the browser elsewhere (sign-in, enrolment)."""
+
+    def __init__(self, location: str) -> None:
+        super().__init__(location)
+        self.location = location
+
+
+def validation_message(kind: str) -> str:
+    """The English msgid that explains a pydantic error type (translate before showing)."""
+    return _VALIDATION_MESSAGES.get(kind, N_("A value is not valid."))
 
 
 def _locale(request: Request) -> str:
@@ -165,7 +181,15 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status_code, ("error", N_("The request is not valid."))
         )
         headers = dict(exc.headers) if exc.headers else None
-        return render_error(request, exc.status_code, code, message, None, headers=headers)
+        field = "body" if exc.status_code == 413 else None
+        return render_error(request, exc.status_code, code, message, field, headers=headers)
+
+    @app.exception_handler(PageRedirect)
+    async def _page_redirect(request: Request, exc: PageRedirect) -> Response:
+        if request.headers.get("hx-request") == "true":
+            # htmx would swap the target page into a fragment; make it navigate instead.
+            return Response(status_code=200, headers={"HX-Redirect": exc.location})
+        return RedirectResponse(exc.location, status_code=303)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

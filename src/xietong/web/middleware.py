@@ -5,13 +5,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xietong.core.i18n import negotiate, normalise_locale, translate
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised while a body streams past the limit.
+
+    An HTTPException, because FastAPI turns any other exception raised while it reads a
+    body into a 400 ("error parsing the body"); this one reaches the error handlers, which
+    answer 413 naming ``body``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413)
 
 
 class BodyLimitMiddleware:

@@ -17,6 +17,7 @@ from xietong.identity import service as identity
 from xietong.web.deps import (
     LANG_COOKIE,
     SESSION_COOKIE,
+    TOTP_ENROLMENT_PAGE,
     CurrentPrincipal,
     DbSession,
     client_address,
@@ -94,11 +95,14 @@ def login_submit(
             },
             status_code=exc.status,
         )
-    target = (
-        "/login/otp"
-        if result.mfa_pending
-        else ("/account/password?expired=1" if result.password_expired else safe_next(next))
-    )
+    if result.mfa_pending:
+        target = "/login/otp"
+    elif result.password_expired:
+        target = "/account/password?expired=1"
+    elif result.totp_enrolment_required:
+        target = TOTP_ENROLMENT_PAGE
+    else:
+        target = safe_next(next)
     response = RedirectResponse(target, status_code=303)
     _set_session_cookie(request, response, result.token)
     if result.user.locale:
