@@ -29,7 +29,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 def alembic_config(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", url)
+    # The option goes through configparser interpolation: a literal "%" (as in
+    # "options=-csearch_path%3D…") must be doubled.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 
 
