@@ -7,11 +7,13 @@ from fastapi import FastAPI
 from xietong.web.pages import auth as auth_pages
 from xietong.web.pages import home as home_pages
 from xietong.web.routes import auth as auth_routes
+from xietong.web.routes import directory as directory_routes
 from xietong.web.routes import health
 
 
 def include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
     app.include_router(auth_routes.router)
+    app.include_router(directory_routes.router)
     app.include_router(auth_pages.router)
     app.include_router(home_pages.router)
