@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from xietong.web.pages import auth as auth_pages
+from xietong.web.pages import directory as directory_pages
+from xietong.web.pages import directory_forms
 from xietong.web.pages import home as home_pages
 from xietong.web.routes import auth as auth_routes
 from xietong.web.routes import directory as directory_routes
@@ -17,3 +19,6 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(directory_routes.router)
     app.include_router(auth_pages.router)
     app.include_router(home_pages.router)
+    # The forms first: /institutions/new must not be taken for an institution id.
+    app.include_router(directory_forms.router)
+    app.include_router(directory_pages.router)
