@@ -33,7 +33,7 @@ class Network:
 @pytest.fixture
 def network(db: Session) -> Network:
     provincial = factories.institution(
-        db, name="河南省人民医院", level="provincial", region_code="410105", grade="3a"
+        db, name="河南省人民医院", level="provincial", region_code="410105", grade="3A"
     )
     city = factories.institution(db, name="洛阳市中心医院", level="city", region_code="410302")
     county = factories.institution(db, name="新安县人民医院", level="county", region_code="410323")

@@ -19,7 +19,7 @@ def test_platform_admin_creates_an_institution(
     body = {
         "name": "栾川县人民医院",
         "level": "county",
-        "grade": "2a",
+        "grade": "2A",
         "region_code": "410324",
         "phone": "0379-66822120",
     }
@@ -104,10 +104,10 @@ def test_own_admin_updates_the_institution_but_not_its_tier(
 ) -> None:
     url = f"/api/v1/institutions/{network.county.id}"
     response = client.patch(
-        url, json={"grade": "3b", "phone": "0379-1"}, headers=actors.county_admin
+        url, json={"grade": "3B", "phone": "0379-1"}, headers=actors.county_admin
     )
     assert response.status_code == 200, response.text
-    assert response.json()["grade"] == "3b"
+    assert response.json()["grade"] == "3B"
     refused = client.patch(url, json={"level": "city"}, headers=actors.county_admin)
     assert refused.status_code == 403
     assert refused.json()["error"]["field"] == "level"
@@ -122,7 +122,7 @@ def test_own_admin_updates_the_institution_but_not_its_tier(
             AuditEvent.action == "institution.update", AuditEvent.outcome == "success"
         )
     ).scalar_one()
-    assert '"grade": [null, "3b"]' in changed.detail
+    assert '"grade": [null, "3B"]' in changed.detail
 
 
 def test_level_change_may_not_break_links(

@@ -156,7 +156,7 @@ def test_admin_edits_institution_and_departments(
     assert 'name="level"' not in edit.text  # a platform admin's field
     saved = admin_browser.post(
         f"/institutions/{inst}/edit",
-        data={"csrf_token": token, "name": "新安县人民医院", "grade": "2a", "phone": "0379-1"},
+        data={"csrf_token": token, "name": "新安县人民医院", "grade": "2A", "phone": "0379-1"},
         follow_redirects=False,
     )
     assert saved.status_code == 303
@@ -185,7 +185,7 @@ def test_admin_edits_institution_and_departments(
     assert renamed.status_code == 303
     db.expire_all()
     assert db.get(Department, dept.id).name == "骨外科"  # type: ignore[union-attr]
-    assert network.county.grade == "2a"
+    assert network.county.grade == "2A"
 
 
 def test_admin_adds_practitioner_and_expert_details(

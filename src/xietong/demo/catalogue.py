@@ -62,7 +62,7 @@ PROVINCIAL: tuple[NamedHospital, ...] = (
         "河南省人民医院",
         "Henan Provincial People's Hospital",
         "410105",
-        "3a",
+        "3A",
         GENERAL_TERTIARY,
     ),
     NamedHospital(
@@ -70,7 +70,7 @@ PROVINCIAL: tuple[NamedHospital, ...] = (
         "郑州大学第一附属医院",
         "The First Affiliated Hospital of Zhengzhou University",
         "410103",
-        "3a",
+        "3A",
         GENERAL_TERTIARY,
     ),
     NamedHospital(
@@ -78,7 +78,7 @@ PROVINCIAL: tuple[NamedHospital, ...] = (
         "河南省肿瘤医院",
         "Henan Cancer Hospital",
         "410105",
-        "3a",
+        "3A",
         (
             "oncology",
             "general_surgery",
@@ -103,7 +103,7 @@ PROVINCIAL: tuple[NamedHospital, ...] = (
         "河南省胸科医院",
         "Henan Provincial Chest Hospital",
         "410105",
-        "3a",
+        "3A",
         (
             "cardiology",
             "respiratory",
@@ -124,7 +124,7 @@ PROVINCIAL: tuple[NamedHospital, ...] = (
         "河南省儿童医院",
         "Henan Children's Hospital",
         "410105",
-        "3a",
+        "3A",
         (
             "paediatrics",
             "neurology",
@@ -151,7 +151,7 @@ PROVINCIAL: tuple[NamedHospital, ...] = (
         "河南中医药大学第一附属医院",
         "The First Affiliated Hospital of Henan University of Chinese Medicine",
         "410105",
-        "3a",
+        "3A",
         (
             "tcm",
             "cardiology",

@@ -112,7 +112,7 @@ def _plan_city(index: RegionIndex, city: RegionRow, scale: str, rng: random.Rand
         name=CITY_HOSPITALS[city.code],
         level="city",
         region_code=seat.code if seat else city.code,
-        grade="3a",
+        grade="3A",
         centres=PROVINCIAL_CODES,
         departments=departments_for(CITY_SPECIALTIES),
     )
@@ -129,7 +129,7 @@ def _plan_city(index: RegionIndex, city: RegionRow, scale: str, rng: random.Rand
             name=hospital_name,
             level="county",
             region_code=county.code,
-            grade=rng.choices(("3b", "2a", "2b"), weights=(2, 7, 1))[0],
+            grade=rng.choices(("3B", "2A", "2B"), weights=(2, 7, 1))[0],
             centres=(city_spec.code, *PROVINCIAL_CODES),
             departments=departments_for(COUNTY_SPECIALTIES),
         )
@@ -166,7 +166,7 @@ def _plan_townships(
             name=township_centre_name(township.name, parent.name),
             level="township",
             region_code=township.code,
-            grade=rng.choices(("1a", "1", "ungraded"), weights=(3, 5, 2))[0],
+            grade=rng.choices(("1A", "1", "ungraded"), weights=(3, 5, 2))[0],
             centres=(county.code,),
             departments=TOWNSHIP_DEPARTMENTS,
         )

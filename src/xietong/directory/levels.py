@@ -45,11 +45,11 @@ class Grade:
 
 
 GRADES: tuple[Grade, ...] = (
-    Grade("3a", "三级甲等", "Tertiary, class A"),
-    Grade("3b", "三级乙等", "Tertiary, class B"),
-    Grade("2a", "二级甲等", "Secondary, class A"),
-    Grade("2b", "二级乙等", "Secondary, class B"),
-    Grade("1a", "一级甲等", "Primary, class A"),
+    Grade("3A", "三级甲等", "Tertiary, class A"),
+    Grade("3B", "三级乙等", "Tertiary, class B"),
+    Grade("2A", "二级甲等", "Secondary, class A"),
+    Grade("2B", "二级乙等", "Secondary, class B"),
+    Grade("1A", "一级甲等", "Primary, class A"),
     Grade("1", "一级", "Primary"),
     Grade("ungraded", "未定级", "Not graded"),
 )

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 LevelCode = Literal["provincial", "city", "county", "township", "village"]
-GradeCode = Literal["3a", "3b", "2a", "2b", "1a", "1", "ungraded"]
+GradeCode = Literal["3A", "3B", "2A", "2B", "1A", "1", "ungraded"]
 SexCode = Literal["0", "1", "2", "9"]  # GB/T 2261.1
 INSTITUTION_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$"
 PHONE_PATTERN = r"^[0-9+() -]{0,32}$"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import Select, case, exists, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from xietong.core.clock import now
@@ -93,9 +93,7 @@ def set_availability(
     return list(practitioner.availability)
 
 
-def search_experts(session: Session, query: ExpertQuery) -> tuple[Sequence[Practitioner], int]:
-    """Active experts of active institutions; provincial first, then by name. The
-    practitioners come with their specialties, profile and availability loaded."""
+def _expert_filter(session: Session, query: ExpertQuery) -> Select[Practitioner]:
     stmt = (
         select(Practitioner)
         .join(Institution, Institution.id == Practitioner.institution_id)
@@ -129,6 +127,13 @@ def search_experts(session: Session, query: ExpertQuery) -> tuple[Sequence[Pract
                 ExpertProfile.accepts_requests.is_(True),
             )
         )
+    return stmt
+
+
+def search_experts(session: Session, query: ExpertQuery) -> tuple[Sequence[Practitioner], int]:
+    """Active experts of active institutions; provincial first, then by name. The
+    practitioners come with their specialties, profile and availability loaded."""
+    stmt = _expert_filter(session, query)
     total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
     level_order = case({lv.code: -lv.rank for lv in LEVELS}, value=Institution.level, else_=0)
     rows = (
