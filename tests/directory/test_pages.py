@@ -128,6 +128,13 @@ def test_expert_search_page(db: Session, doctor_browser: TestClient, network: Ne
     assert "孙心怡" in page.text
     none = doctor_browser.get("/experts", params={"specialty": "neurology"})
     assert "孙心怡" not in none.text
+    # The form as a browser sends it: every field, empty ones included.
+    form = {"q": "", "specialty": "cardiology", "institution_id": "", "region": ""}
+    assert "孙心怡" in doctor_browser.get("/experts", params=form).text
+    in_city = doctor_browser.get("/experts", params={**form, "institution_id": network.city.id})
+    assert "孙心怡" in in_city.text
+    bad = doctor_browser.get("/experts", params={**form, "institution_id": "x"}, headers=HTML)
+    assert bad.status_code == 422
     fragment = doctor_browser.get(
         "/experts",
         params={"q": "心", "specialty": "cardiology"},

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xietong.access.principal import Principal
-from xietong.core.errors import N_
+from xietong.core.errors import N_, Invalid
 from xietong.directory import regions as region_tree
 from xietong.directory import service as svc
 from xietong.directory.models import Institution, Practitioner, Region
@@ -55,6 +55,15 @@ def _page_links(base: str, params: dict[str, Any], offset: int, total: int) -> d
         "prev": link(max(offset - PAGE_SIZE, 0)) if offset > 0 else None,
         "next": link(offset + PAGE_SIZE) if offset + PAGE_SIZE < total else None,
     }
+
+
+def _optional_id(raw: str, field: str) -> int | None:
+    """Filter forms send empty fields: "" means no filter."""
+    if not raw.strip():
+        return None
+    if not raw.strip().isdigit():
+        raise Invalid(N_("A whole number is expected."), code="int_parsing", field=field)
+    return int(raw)
 
 
 def _region_choices(session: Session) -> list[Region]:
@@ -217,21 +226,22 @@ def experts_page(
     session: DbSession,
     q: Text = "",
     specialty: Annotated[str, Query(max_length=32)] = "",
-    institution_id: Annotated[int | None, Query(ge=1)] = None,
+    institution_id: Annotated[str, Query(max_length=12)] = "",
     region: RegionCode = "",
     offset: Offset = 0,
 ) -> Response:
     if _signed_in(request, session) is None:
         return to_login(request)
+    institution = _optional_id(institution_id, "institution_id")
     query = svc.ExpertQuery(
         specialty=specialty or None,
-        institution_id=institution_id,
+        institution_id=institution,
         region_code=region or None,
         q=q or None,
         paging=svc.Paging(limit=PAGE_SIZE, offset=offset),
     )
     experts, total = svc.search_experts(session, query)
-    params = {"q": q, "specialty": specialty, "institution_id": institution_id, "region": region}
+    params = {"q": q, "specialty": specialty, "institution_id": institution, "region": region}
     context = {
         "experts": experts,
         "filters": params,
