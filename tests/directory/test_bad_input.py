@@ -34,6 +34,8 @@ CASES: list[tuple[str, str, str, dict[str, Any], str]] = [
     ),
     ("PATCH", "/api/v1/institutions/{inst}", "unknown field", {"colour": "red"}, "colour"),
     ("PATCH", "/api/v1/institutions/{inst}", "null name", {"name": None}, "name"),
+    ("PATCH", "/api/v1/institutions/{inst}", "null phone", {"phone": None}, "phone"),
+    ("PATCH", "/api/v1/institutions/{inst}", "null active", {"is_active": None}, "is_active"),
     ("PATCH", "/api/v1/institutions/{inst}", "wrong type", {"is_active": "maybe"}, "is_active"),
     ("PATCH", "/api/v1/institutions/{inst}", "long address", {"address": "址" * 257}, "address"),
     (

@@ -20,6 +20,8 @@ from xietong.directory.service.links import check_links_after_level_change
 
 # Fields only a platform admin may change: they move the institution in the tiers.
 PLATFORM_FIELDS = frozenset({"code", "level", "region_code", "is_active"})
+# Fields a PATCH may leave out but not set to null (``grade`` may be cleared).
+NOT_NULL = ("code", "name", "name_en", "level", "region_code", "address", "phone", "is_active")
 
 
 @dataclass(frozen=True)
@@ -101,10 +103,7 @@ def update_institution(
     session: Session, institution: Institution, data: InstitutionUpdateIn
 ) -> dict[str, list[Any]]:
     """Apply a PATCH; returns the changes. Callers check who may change which fields."""
-    values = sent_fields(data, required=("code", "name", "name_en", "level", "region_code"))
-    values = {k: v for k, v in values.items() if not (k in ("address", "phone") and v is None)}
-    if values.get("is_active") is None:
-        values.pop("is_active", None)
+    values = sent_fields(data, required=NOT_NULL)
     level = values.get("level", institution.level)
     validate_level(level)
     validate_grade(values.get("grade"))
