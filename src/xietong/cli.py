@@ -78,7 +78,7 @@ def demo_data(
     if_empty: Annotated[bool, typer.Option(help="Only when no institution exists yet.")] = False,
 ) -> None:
     """Load the Henan demo network and one account per role."""
-    from xietong.directory.demo import load_demo
+    from xietong.demo import load_demo
 
     settings = load_settings()
     run_migrations(settings)

@@ -115,6 +115,25 @@ class Practitioner(Base):
 
     institution: Mapped[Institution] = relationship(lazy="joined")
     department: Mapped[Department | None] = relationship(lazy="joined")
+    specialty_rows: Mapped[list[PractitionerSpecialty]] = relationship(
+        lazy="selectin",
+        cascade="all, delete-orphan",
+        order_by="PractitionerSpecialty.specialty",
+        passive_deletes=True,
+    )
+    profile: Mapped[ExpertProfile | None] = relationship(
+        lazy="select", cascade="all, delete-orphan", passive_deletes=True
+    )
+    availability: Mapped[list[ExpertAvailability]] = relationship(
+        lazy="select",
+        cascade="all, delete-orphan",
+        order_by="[ExpertAvailability.weekday, ExpertAvailability.start_time]",
+        passive_deletes=True,
+    )
+
+    @property
+    def specialties(self) -> list[str]:
+        return [row.specialty for row in self.specialty_rows]
 
 
 class PractitionerSpecialty(Base):

@@ -115,3 +115,27 @@ def child_counts(session: Session, codes: Sequence[str]) -> dict[str, int]:
         .group_by(Region.parent_code)
     ).all()
     return {parent: count for parent, count in rows if parent}
+
+
+def path_of(session: Session, region: Region) -> list[Region]:
+    """The region's ancestors from the top, then the region itself."""
+    return [*ancestors(session, region), region]
+
+
+def search_regions(
+    session: Session, q: str, *, level: str | None = None, limit: int = 20
+) -> Sequence[Region]:
+    """Regions whose name contains ``q``, higher levels first."""
+    text = q.strip()
+    if not text:
+        raise Invalid(N_("This field is required."), code="missing", field="q")
+    stmt = select(Region).where(Region.name.contains(text, autoescape=True))
+    if level is not None:
+        if level not in LEVEL_DEPTH:
+            raise Invalid(
+                N_("This value is not one of the allowed choices."),
+                code="unknown_level",
+                field="level",
+            )
+        stmt = stmt.where(Region.level == level)
+    return session.execute(stmt.order_by(Region.depth, Region.code).limit(limit)).scalars().all()

@@ -8,9 +8,12 @@ from xietong.web.pages import account as account_pages
 from xietong.web.pages import admin_audit as admin_audit_pages
 from xietong.web.pages import admin_users as admin_users_pages
 from xietong.web.pages import auth as auth_pages
+from xietong.web.pages import directory as directory_pages
+from xietong.web.pages import directory_forms
 from xietong.web.pages import home as home_pages
 from xietong.web.routes import audit as audit_routes
 from xietong.web.routes import auth as auth_routes
+from xietong.web.routes import directory as directory_routes
 from xietong.web.routes import health
 from xietong.web.routes import users as users_routes
 
@@ -20,8 +23,12 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(auth_routes.router)
     app.include_router(users_routes.router)
     app.include_router(audit_routes.router)
+    app.include_router(directory_routes.router)
     app.include_router(auth_pages.router)
     app.include_router(home_pages.router)
     app.include_router(account_pages.router)
     app.include_router(admin_users_pages.router)
     app.include_router(admin_audit_pages.router)
+    # The forms first: /institutions/new must not be taken for an institution id.
+    app.include_router(directory_forms.router)
+    app.include_router(directory_pages.router)

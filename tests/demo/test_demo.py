@@ -1,0 +1,161 @@
+"""The demo network at demo scale: the first-phase Henan network and one account per role."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, aliased
+
+from xietong.demo import ACCOUNTS, DEMO_PASSWORD, DemoReport, build_demo
+from xietong.demo.loader import SEED
+from xietong.demo.names import person_name
+from xietong.demo.plan import RegionIndex, plan_network
+from xietong.directory.levels import LEVEL_BY_CODE
+from xietong.directory.models import (
+    ExpertAvailability,
+    ExpertProfile,
+    Institution,
+    Practitioner,
+    ServiceLink,
+)
+from xietong.directory.service import search_experts
+from xietong.directory.service.experts import ExpertQuery
+from xietong.directory.titles import SENIOR_TITLES
+from xietong.identity.models import User
+from xietong.identity.passwords import check_password_policy
+from xietong.identity.roles import Role
+
+
+@pytest.fixture(scope="module")
+def built(engine: Engine) -> Iterator[tuple[Session, DemoReport]]:
+    """Build the network once for the module, in a transaction rolled back at the end."""
+    connection = engine.connect()
+    outer = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint")
+    report = build_demo(session, scale="demo")
+    yield session, report
+    session.close()
+    outer.rollback()
+    connection.close()
+
+
+@pytest.fixture
+def db(built: tuple[Session, DemoReport]) -> Session:
+    return built[0]
+
+
+@pytest.fixture
+def report(built: tuple[Session, DemoReport]) -> DemoReport:
+    return built[1]
+
+
+def _levels(db: Session) -> Counter[str]:
+    return Counter(db.execute(select(Institution.level)).scalars())
+
+
+def test_first_phase_network(db: Session, report: DemoReport) -> None:
+    levels = _levels(db)
+    assert levels["provincial"] == 6
+    assert levels["city"] == 18
+    assert levels["county"] == 18
+    assert levels["township"] == 54
+    assert 2 * 54 <= levels["village"] <= 3 * 54
+    names = set(db.execute(select(Institution.name)).scalars())
+    assert {"河南省人民医院", "郑州大学第一附属医院", "洛阳市中心医院", "济源市人民医院"} <= names
+    assert "新安县人民医院" in names
+    assert report.counts["institutions"] == sum(levels.values())
+
+
+def test_every_region_and_institution_is_real(db: Session, report: DemoReport) -> None:
+    assert report.counts["regions"] == 0  # the test database has them already
+    villages = db.execute(select(Institution).where(Institution.level == "village")).scalars()
+    for village in villages:
+        assert len(village.region_code) == 12
+        assert village.region.level == "village"
+        assert village.name.endswith(("卫生室", "社区卫生服务站"))
+    for county in db.execute(select(Institution).where(Institution.level == "county")).scalars():
+        assert county.region.level in ("county", "township")
+
+
+def test_links_go_upward_only(db: Session, report: DemoReport) -> None:
+    applicant, centre = aliased(Institution), aliased(Institution)
+    pairs = db.execute(
+        select(applicant.level, centre.level)
+        .select_from(ServiceLink)
+        .join(applicant, applicant.id == ServiceLink.applicant_id)
+        .join(centre, centre.id == ServiceLink.centre_id)
+    ).all()
+    assert pairs
+    assert all(LEVEL_BY_CODE[c].rank > LEVEL_BY_CODE[a].rank for a, c in pairs)
+    by_kind = Counter(pairs)
+    assert by_kind[("city", "provincial")] == 18 * 6
+    assert by_kind[("county", "city")] == 18
+    assert by_kind[("county", "provincial")] == 18 * 6
+    assert by_kind[("township", "county")] == 54
+    villages = _levels(db)["village"]
+    assert by_kind[("village", "township")] == by_kind[("village", "county")] == villages
+
+
+def test_practitioners_and_experts(db: Session, report: DemoReport) -> None:
+    total = db.execute(select(func.count()).select_from(Practitioner)).scalar_one()
+    assert 250 <= total <= 350
+    experts, count = search_experts(db, ExpertQuery())
+    assert count >= 20
+    for expert in experts:
+        assert expert.title in SENIOR_TITLES
+        assert expert.institution.level in ("provincial", "city")
+        assert expert.specialties
+    assert db.execute(select(func.count()).select_from(ExpertProfile)).scalar_one() == count
+    windows = db.execute(select(ExpertAvailability)).scalars().all()
+    assert all(w.start_time < w.end_time for w in windows)
+    names = db.execute(select(Practitioner.name)).scalars().all()
+    assert all(2 <= len(n) <= 4 for n in names)
+    assert len(set(names)) > total * 0.8
+
+
+def test_one_account_per_role(db: Session, report: DemoReport) -> None:
+    users = {u.username: u for u in db.execute(select(User)).scalars()}
+    roles = Counter(role for u in users.values() for role in u.role_names)
+    assert set(roles) == {str(r) for r in Role}
+    assert roles[Role.AUTHORITY] == 2
+    assert users["authority"].jurisdiction_code == "410000"
+    assert users["authority.city"].jurisdiction_code == "410300"
+    doctor = users["doctor"]
+    clinic = db.get(Institution, doctor.institution_id)
+    assert clinic is not None
+    assert clinic.level in ("village", "township")
+    expert = users["expert"]
+    assert db.get(Institution, expert.institution_id).level == "provincial"  # type: ignore[union-attr]
+    practitioner = db.get(Practitioner, expert.practitioner_id)
+    assert practitioner is not None
+    assert practitioner.is_expert
+    assert db.get(Institution, users["coordinator"].institution_id).level == "county"  # type: ignore[union-attr]
+    assert db.get(Institution, users["instadmin"].institution_id).level == "county"  # type: ignore[union-attr]
+    assert [row.username for row in report.accounts] == [a.username for a in ACCOUNTS]
+    for account in ACCOUNTS:
+        check_password_policy(DEMO_PASSWORD, username=account.username, min_length=10)
+
+
+def test_a_second_run_adds_nothing(db: Session, report: DemoReport) -> None:
+    before = _levels(db)
+    again = build_demo(db, scale="demo")
+    assert again.counts["institutions"] == 0
+    assert again.counts["service_links"] == 0
+    assert again.counts["practitioners"] == 0
+    assert not any(row.created for row in again.accounts)
+    assert _levels(db) == before
+
+
+def test_the_same_seed_gives_the_same_network(db: Session) -> None:
+    index = RegionIndex.load(db)
+    first = plan_network(index, "demo", random.Random(SEED))
+    second = plan_network(index, "demo", random.Random(SEED))
+    assert [(s.code, s.name, s.grade) for s in first] == [(s.code, s.name, s.grade) for s in second]
+    rng_a, rng_b = random.Random(7), random.Random(7)
+    assert [person_name(rng_a, "1") for _ in range(50)] == [
+        person_name(rng_b, "1") for _ in range(50)
+    ]
