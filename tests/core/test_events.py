@@ -25,7 +25,7 @@ def test_durable_writes_run_after_a_rollback(session_factory: sessionmaker[Sessi
     ran: list[str] = []
     try:
         with session_scope(session_factory) as session:
-            on_rollback_durable(session, lambda s: ran.append("rewritten"))
+            on_rollback_durable(session, lambda _s: ran.append("rewritten"))
             raise RuntimeError("refused")
     except RuntimeError:
         pass
@@ -33,5 +33,5 @@ def test_durable_writes_run_after_a_rollback(session_factory: sessionmaker[Sessi
 
     ran.clear()
     with session_scope(session_factory) as session:
-        on_rollback_durable(session, lambda s: ran.append("rewritten"))
+        on_rollback_durable(session, lambda _s: ran.append("rewritten"))
     assert ran == []

@@ -23,10 +23,10 @@ class Progress(Protocol):
 
 
 class NoProgress:
-    def start(self, label: str, total: int) -> None:  # noqa: ARG002
+    def start(self, label: str, total: int) -> None:
         return None
 
-    def advance(self, amount: int) -> None:  # noqa: ARG002
+    def advance(self, amount: int) -> None:
         return None
 
 
