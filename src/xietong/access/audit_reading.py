@@ -21,23 +21,8 @@ from xietong.access.principal import Principal
 from xietong.core.validation import Id, StrictModel
 
 OUTCOMES = ("success", "denied", "failed")
-CSV_COLUMNS = (
-    "seq",
-    "at",
-    "actor_user_id",
-    "actor_username",
-    "actor_role",
-    "actor_institution_id",
-    "action",
-    "object_kind",
-    "object_id",
-    "outcome",
-    "purpose",
-    "client_address",
-    "detail",
-    "prev_hash",
-    "hash",
-)
+# The export carries every hashed field plus the links, so a copy can be re-verified.
+CSV_COLUMNS = (*audit.HASHED_FIELDS, "prev_hash", "hash")
 
 
 class AuditQueryIn(StrictModel):

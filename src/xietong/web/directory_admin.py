@@ -8,7 +8,7 @@ each audited durably); every change writes its audit row in the same transaction
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -157,16 +157,9 @@ def update_department(
 def department_for_admin(
     session: Session, principal: Principal, department_id: int, *, action: str
 ) -> Department:
-    require_roles(
-        session, principal, ADMINS, action=action, object_kind="department", object_id=department_id
+    return _staff_object_for_admin(
+        session, principal, Department, "department", department_id, action=action
     )
-    department = session.get(Department, department_id)
-    institution = session.get(Institution, department.institution_id) if department else None
-    if department is None or institution is None:
-        raise deny_not_found(session, principal, action, "department", department_id)
-    if not can_administer_institution(principal, institution):
-        raise deny_not_found(session, principal, action, "department", department_id)
-    return department
 
 
 # Practitioners and the expert library -----------------------------------------------------
@@ -239,18 +232,35 @@ def set_availability(
 def practitioner_for_admin(
     session: Session, principal: Principal, practitioner_id: int, *, action: str
 ) -> Practitioner:
-    require_roles(
-        session,
-        principal,
-        ADMINS,
-        action=action,
-        object_kind="practitioner",
-        object_id=practitioner_id,
+    return _staff_object_for_admin(
+        session, principal, Practitioner, "practitioner", practitioner_id, action=action
     )
-    practitioner = session.get(Practitioner, practitioner_id)
-    if practitioner is None or not can_administer_institution(principal, practitioner.institution):
-        raise deny_not_found(session, principal, action, "practitioner", practitioner_id)
-    return practitioner
+
+
+_Staff = TypeVar("_Staff", Department, Practitioner)
+
+
+def _staff_object_for_admin(
+    session: Session,
+    principal: Principal,
+    model: type[_Staff],
+    kind: str,
+    object_id: int,
+    *,
+    action: str,
+) -> _Staff:
+    """A department or practitioner of an institution the principal administers:
+    403 without an admin role, 404 (audited) for another institution's or an absent one."""
+    require_roles(session, principal, ADMINS, action=action, object_kind=kind, object_id=object_id)
+    found = session.get(model, object_id)
+    institution = session.get(Institution, found.institution_id) if found is not None else None
+    if (
+        found is None
+        or institution is None
+        or not can_administer_institution(principal, institution)
+    ):
+        raise deny_not_found(session, principal, action, kind, object_id)
+    return found
 
 
 def _record_change(
