@@ -53,6 +53,18 @@ class SecuritySettings(BaseSettings):
         default="dev-insecure-change-me",  # refused in production
         description="Signs CSRF tokens; at least 32 random characters in production.",
     )
+    pii_key: str = Field(
+        default="dev-insecure-change-me",  # refused in production
+        description=(
+            "Secret from which the keys that encrypt and blind-index resident ID, passport "
+            "and phone numbers are derived; at least 32 random characters in production. "
+            "Changing it makes stored identifiers unreadable."
+        ),
+    )
+    pii_cipher: Literal["aes-256-gcm", "sm4-gcm"] = Field(
+        default="aes-256-gcm",
+        description="Cipher for new identifier values; both are always readable.",
+    )
     session_idle_minutes: int = Field(
         default=30, ge=1, le=24 * 60, description="Idle logout of page sessions."
     )
@@ -135,6 +147,9 @@ class Settings(BaseSettings):
             raise ValueError("XIETONG_SECURITY_SECRET_KEY holds a placeholder value in production")
         if len(self.security.secret_key) < 32:
             raise ValueError("XIETONG_SECURITY_SECRET_KEY must be at least 32 characters")
+        pii_key = self.security.pii_key
+        if pii_key.strip().lower() in PLACEHOLDER_SECRETS or len(pii_key) < 32:
+            raise ValueError("XIETONG_SECURITY_PII_KEY must be 32+ random characters in production")
         if not self.database.url:
             raise ValueError("XIETONG_DATABASE_URL must be set in production")
         self.security.require_totp_for_admins = True

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from xietong import __version__
 from xietong.config import Settings, load_settings
 from xietong.core.db import make_engine, make_session_factory
+from xietong.core.pii import PiiProtector
 from xietong.core.storage import LocalBlobStore
 from xietong.web.context import AppServices
 from xietong.web.deps import csrf_protect
@@ -40,6 +41,7 @@ def create_app(
         engine=engine,
         session_factory=session_factory or make_session_factory(engine),
         blobs=LocalBlobStore(settings.blob_root),
+        pii=PiiProtector(settings.security.pii_key, settings.security.pii_cipher),
     )
 
     @asynccontextmanager

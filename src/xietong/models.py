@@ -13,16 +13,30 @@ from xietong.directory.models import (
     ServiceLink,
 )
 from xietong.identity.models import AuthSession, User, UserRole
+from xietong.patients.models import (
+    ChartGrant,
+    ChartGrantItem,
+    Patient,
+    PatientIdentifier,
+    PatientInstitution,
+    PatientMerge,
+)
 
 __all__ = [
     "AuditChainHead",
     "AuditEvent",
     "AuthSession",
     "Base",
+    "ChartGrant",
+    "ChartGrantItem",
     "Department",
     "ExpertAvailability",
     "ExpertProfile",
     "Institution",
+    "Patient",
+    "PatientIdentifier",
+    "PatientInstitution",
+    "PatientMerge",
     "Practitioner",
     "PractitionerSpecialty",
     "Region",

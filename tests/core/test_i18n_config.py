@@ -35,7 +35,7 @@ def test_production_with_real_secret_requires_totp_for_admins() -> None:
     settings = Settings(
         env="production",
         database={"url": "postgresql://db/x"},  # type: ignore[arg-type]
-        security=SecuritySettings(secret_key="k" * 40),
+        security=SecuritySettings(secret_key="k" * 40, pii_key="p" * 40),
     )
     assert settings.security.require_totp_for_admins
     assert settings.security.cookie_secure

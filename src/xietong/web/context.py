@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from xietong.config import Settings
+from xietong.core.pii import PiiProtector
 from xietong.core.storage import BlobStore
 
 
@@ -17,3 +18,4 @@ class AppServices:
     engine: Engine
     session_factory: sessionmaker[Session]
     blobs: BlobStore
+    pii: PiiProtector

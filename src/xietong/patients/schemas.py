@@ -1,0 +1,165 @@
+"""API shapes of the patient index: strict input, masked output."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from xietong.core.validation import Id, StrictModel
+
+SexCode = Literal["0", "1", "2", "9"]  # GB/T 2261.1
+IdentifierKindCode = Literal["resident_id", "passport", "mrn", "health_card"]
+ItemKind = str
+
+
+class IdentifierIn(StrictModel):
+    kind: IdentifierKindCode
+    value: str = Field(min_length=1, max_length=40)
+    # Passport: the issuing country (ISO 3166 alpha-3); health card: the issuer's code.
+    # A medical record number is always the registering institution's own.
+    issuer: str = Field(default="", max_length=32)
+
+
+class EmergencyContactIn(StrictModel):
+    name: str = Field(min_length=1, max_length=64)
+    relation: str = Field(default="", max_length=32)
+    phone: str = Field(min_length=1, max_length=32)
+
+
+class PatientIn(StrictModel):
+    name: str = Field(min_length=1, max_length=64)
+    sex: SexCode
+    birth_date: date
+    resident_id: str | None = Field(default=None, max_length=32)
+    identifiers: list[IdentifierIn] = Field(default_factory=list, max_length=8)
+    phone: str | None = Field(default=None, max_length=32)
+    address_region_code: str | None = Field(default=None, max_length=12, pattern=r"^\d{2,12}$")
+    address_detail: str = Field(default="", max_length=200)
+    emergency_contact: EmergencyContactIn | None = None
+    # Registering a patient the index already holds under another number: the id of the
+    # suggested near match the user confirmed (it must be one the index would suggest).
+    same_as_patient_id: Id | None = None
+    client_request_id: str | None = Field(default=None, max_length=64)
+
+
+class PatientUpdateIn(StrictModel):
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    phone: str | None = Field(default=None, max_length=32)
+    address_region_code: str | None = Field(default=None, max_length=12, pattern=r"^\d{2,12}$")
+    address_detail: str | None = Field(default=None, max_length=200)
+    emergency_contact: EmergencyContactIn | None = None
+
+
+class IdentifierOut(BaseModel):
+    kind: str
+    issuer: str
+    value: str  # masked in every list; full only on an audited detail read
+
+
+class PatientSummary(BaseModel):
+    """What a list shows: masked identifiers and phone."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    sex: str
+    birth_date: date
+    age: int
+    resident_id: str  # masked
+    phone: str  # masked
+    registered_institution_id: int
+    registered_institution_name: str
+    merged_into_id: int | None
+
+
+class PatientDetail(PatientSummary):
+    identifiers: list[IdentifierOut]
+    address_region_code: str | None
+    address_region_name: str
+    address_detail: str
+    emergency_name: str
+    emergency_relation: str
+    emergency_phone: str
+    institutions: list[int]
+    created_at: datetime
+    revealed: bool  # True when identifiers and phones are shown in full
+
+
+class NearMatch(BaseModel):
+    """A possible duplicate, shown masked: enough to recognise, not to identify."""
+
+    id: int
+    name: str
+    sex: str
+    birth_year: int
+    phone: str
+    registered_institution_name: str
+    reasons: list[str]
+
+
+class RegistrationOut(BaseModel):
+    created: bool
+    patient: PatientSummary
+    near_matches: list[NearMatch]
+
+
+class MergeIn(StrictModel):
+    survivor_id: Id
+    merged_id: Id
+    reason: str = Field(min_length=2, max_length=500)
+
+
+class UndoMergeIn(StrictModel):
+    reason: str = Field(min_length=2, max_length=500)
+
+
+class MergeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    survivor_id: int
+    merged_id: int
+    reason: str
+    merged_at: datetime
+    merged_by_user_id: int | None
+    undone_at: datetime | None
+    undone_by_user_id: int | None
+    undo_reason: str
+
+
+class GrantItemIn(StrictModel):
+    kind: str = Field(min_length=1, max_length=32, pattern=r"^[a-z_]+$")
+    id: Id
+
+
+class GrantIn(StrictModel):
+    patient_id: Id
+    grantee_institution_id: Id | None = None
+    grantee_user_id: Id | None = None
+    scope: Literal["chart", "items"]
+    items: list[GrantItemIn] = Field(default_factory=list, max_length=500)
+    purpose: str = Field(min_length=2, max_length=200)
+    expires_at: datetime
+    subject_kind: str = Field(default="", max_length=32, pattern=r"^[a-z_]*$")
+    subject_id: str = Field(default="", max_length=64)
+
+
+class GrantOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    patient_id: int
+    grantee_institution_id: int | None
+    grantee_user_id: int | None
+    scope: str
+    items: list[GrantItemIn]
+    purpose: str
+    subject_kind: str
+    subject_id: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+    active: bool

@@ -1,0 +1,73 @@
+"""Fixtures of the patient index tests: two institutions, their doctors, a PII protector."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy.orm import Session
+
+from tests import factories
+from xietong.access.principal import Principal
+from xietong.core.pii import PiiProtector
+from xietong.directory.models import Institution
+from xietong.identity.models import User
+from xietong.identity.roles import Role
+
+# Valid GB 11643 numbers (check digits computed), with the birth date and sex they encode.
+RESIDENT_ID_MALE = "41010219800101123X"  # 1980-01-01, male (17th digit 3)
+RESIDENT_ID_FEMALE = "410102199002151247"  # 1990-02-15, female (17th digit 4)
+
+
+def principal_of(user: User, institution: Institution | None = None) -> Principal:
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        roles=frozenset(r.role for r in user.roles),
+        institution_id=institution.id if institution else user.institution_id,
+        institution_region_code=institution.region_code if institution else None,
+        client_address="127.0.0.1",
+    )
+
+
+@dataclass
+class World:
+    village: Institution
+    county: Institution
+    other: Institution
+    village_doctor: Principal
+    county_doctor: Principal
+    other_doctor: Principal
+    platform: Principal
+    authority: Principal
+    institution_admin: Principal
+
+
+@pytest.fixture
+def pii() -> PiiProtector:
+    return PiiProtector("test-pii-key-0123456789abcdef0123456789")
+
+
+@pytest.fixture
+def world(db: Session) -> World:
+    village = factories.institution(db, name="测试村卫生室", level="village", region_code="410102")
+    county = factories.institution(db, name="测试县医院", level="county", region_code="410102")
+    other = factories.institution(db, name="外地医院", level="county", region_code="410300")
+    factories.link(db, village, county)
+    vd = factories.user(db, Role.APPLICANT_DOCTOR, institution=village)
+    cd = factories.user(db, Role.EXPERT, institution=county)
+    od = factories.user(db, Role.APPLICANT_DOCTOR, institution=other)
+    pa = factories.user(db, Role.PLATFORM_ADMIN)
+    au = factories.user(db, Role.AUTHORITY, jurisdiction_code="410000")
+    ia = factories.user(db, Role.INSTITUTION_ADMIN, institution=village)
+    return World(
+        village,
+        county,
+        other,
+        principal_of(vd),
+        principal_of(cd),
+        principal_of(od),
+        principal_of(pa),
+        principal_of(au),
+        principal_of(ia),
+    )
