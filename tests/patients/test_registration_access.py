@@ -107,7 +107,8 @@ def test_near_matches_are_suggested_and_can_be_confirmed(
         pii,
         _male(resident_id=None, phone="13812345678", same_as_patient_id=first.patient.id),
     )
-    assert not confirmed.created and confirmed.patient.id == first.patient.id
+    assert not confirmed.created
+    assert confirmed.patient.id == first.patient.id
     with pytest.raises(Invalid) as caught:
         register_patient(
             db,
@@ -124,7 +125,9 @@ def test_client_request_id_makes_a_retry_idempotent(
     body = _male(resident_id=None, client_request_id="req-1")
     one = register_patient(db, world.village_doctor, pii, body)
     two = register_patient(db, world.village_doctor, pii, body)
-    assert one.created and not two.created and one.patient.id == two.patient.id
+    assert one.created
+    assert not two.created
+    assert one.patient.id == two.patient.id
 
 
 def test_a_record_number_of_another_patient_is_a_conflict(
@@ -236,7 +239,8 @@ def test_grants_open_exactly_what_they_grant_until_expiry_or_revocation(
         ),
     )
     chart = resolve_access(db, world.other_doctor, patient.id)
-    assert chart is not None and chart.open_institutions == {world.village.id}
+    assert chart is not None
+    assert chart.open_institutions == {world.village.id}
     from xietong.core import clock
 
     clock.set_clock(lambda: expires + timedelta(seconds=1))
