@@ -195,7 +195,7 @@ def test_admins_must_enrol_when_required(
     assert audit_rows(db, action="admin.access", outcome="denied", object_id=str(admin.id))
 
     # The enrolment page itself is open, and once enrolled the admin pages are too.
-    page = client.get("/account/totp?required=1")
+    page = client.get("/account/totp?required=1", headers={"Accept-Language": "en"})
     assert page.status_code == 200
     assert "must set up a second factor" in page.text
     client.post("/account/totp/start", data={"csrf_token": csrf_from(page.text)})
