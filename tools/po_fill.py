@@ -2,7 +2,7 @@
 
     python tools/po_fill.py src/xietong/locale/zh_CN/LC_MESSAGES/messages.po mapping.json
 
-Reports the msgids that are still untranslated, so a release can be checked for gaps.
+Plural entries are filled from their singular msgid. Reports the msgids still untranslated, so a release can be checked for gaps.
 """
 
 from __future__ import annotations
@@ -20,13 +20,22 @@ def main() -> None:
     with po_path.open("rb") as handle:
         catalog = read_po(handle)
     missing = []
+    plural_forms = catalog.num_plurals
     for message in catalog:
-        if not message.id or message.string:
+        translated = (
+            any(message.string) if isinstance(message.string, tuple) else bool(message.string)
+        )
+        if not message.id or translated:
             continue
-        if isinstance(message.id, str) and message.id in mapping:
-            message.string = mapping[message.id]
+        # A plural entry is looked up by its singular msgid; zh_CN has one plural form, so
+        # the one translation fills every form.
+        key = message.id[0] if isinstance(message.id, tuple) else message.id
+        if key in mapping:
+            value = mapping[key]
+            plural = isinstance(message.id, tuple)
+            message.string = tuple([value] * plural_forms) if plural else value
         else:
-            missing.append(message.id)
+            missing.append(key)
     with po_path.open("wb") as handle:
         write_po(handle, catalog, width=100, omit_header=False, sort_output=True)
     for msgid in missing:
