@@ -20,7 +20,7 @@ from xietong.web.context import AppServices
 from xietong.web.deps import csrf_protect
 from xietong.web.errors import install_error_handlers
 from xietong.web.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
-from xietong.web.routers import include_routers
+from xietong.web.routers import UPLOAD_PATHS, include_routers
 
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 
@@ -69,7 +69,7 @@ def create_app(
         BodyLimitMiddleware,
         max_body=settings.http.max_body_bytes,
         max_upload=settings.http.max_upload_bytes,
-        upload_prefixes=(),
+        upload_paths=UPLOAD_PATHS,
         default_locale=settings.i18n.default_locale,
     )
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -27,7 +28,8 @@ class BodyLimitMiddleware:
     """Refuse bodies over the limit with a 413 before any route parses them.
 
     Declared lengths are checked up front; chunked bodies are counted as they stream.
-    Upload routes (paths listed in ``upload_prefixes``) get the larger upload limit.
+    Upload routes (paths matching one of ``upload_paths``, regular expressions) get the
+    larger upload limit.
     """
 
     def __init__(
@@ -36,13 +38,13 @@ class BodyLimitMiddleware:
         *,
         max_body: int,
         max_upload: int,
-        upload_prefixes: tuple[str, ...] = (),
+        upload_paths: tuple[str, ...] = (),
         default_locale: str = "zh_CN",
     ) -> None:
         self.app = app
         self.max_body = max_body
         self.max_upload = max_upload
-        self.upload_prefixes = upload_prefixes
+        self.upload_paths = tuple(re.compile(pattern) for pattern in upload_paths)
         self.default_locale = default_locale
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -50,7 +52,8 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        limit = self.max_upload if path.startswith(self.upload_prefixes) else self.max_body
+        is_upload = any(pattern.match(path) for pattern in self.upload_paths)
+        limit = self.max_upload if is_upload else self.max_body
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None:
