@@ -112,6 +112,29 @@ class HttpSettings(BaseSettings):
     )
 
 
+class UploadSettings(BaseSettings):
+    """XIETONG_UPLOAD_*: limits on uploaded documents (photos, scans, PDFs)."""
+
+    model_config = _section("XIETONG_UPLOAD_")
+    max_document_bytes: int = Field(
+        default=32 * 1_048_576,
+        ge=1024,
+        description="Largest uploaded document (one photo, scan or PDF); larger: 413.",
+    )
+    max_image_pixels: int = Field(
+        default=50_000_000,
+        ge=1_000_000,
+        le=150_000_000,
+        description="Most pixels (width × height) in an uploaded image; more: 422 image_too_large.",
+    )
+    max_pdf_pages: int = Field(
+        default=200, ge=1, le=10_000, description="Most pages in an uploaded PDF; more: 422."
+    )
+    thumbnail_size: int = Field(
+        default=320, ge=64, le=2048, description="Longest side in pixels of a document thumbnail."
+    )
+
+
 class I18nSettings(BaseSettings):
     """XIETONG_I18N_*: languages."""
 
@@ -137,6 +160,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    upload: UploadSettings = Field(default_factory=UploadSettings)
     i18n: I18nSettings = Field(default_factory=I18nSettings)
 
     @model_validator(mode="after")
