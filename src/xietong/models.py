@@ -21,6 +21,7 @@ from xietong.patients.models import (
     PatientInstitution,
     PatientMerge,
 )
+from xietong.records.document_models import ClinicalDocument, DocumentPage
 
 __all__ = [
     "AuditChainHead",
@@ -29,7 +30,9 @@ __all__ = [
     "Base",
     "ChartGrant",
     "ChartGrantItem",
+    "ClinicalDocument",
     "Department",
+    "DocumentPage",
     "ExpertAvailability",
     "ExpertProfile",
     "Institution",

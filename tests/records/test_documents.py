@@ -218,7 +218,10 @@ def test_another_institution_gets_404_for_everything_until_a_grant(s: Setup) -> 
         assert response.status_code == 404, url
     absent = s.client.get("/api/v1/documents/999999", headers=s.stranger_auth)
     assert absent.status_code == 404
-    assert absent.json()["error"]["code"] == s.client.get(urls[0], headers=s.stranger_auth).json()["error"]["code"]
+    assert (
+        absent.json()["error"]["code"]
+        == s.client.get(urls[0], headers=s.stranger_auth).json()["error"]["code"]
+    )
     marked = s.client.post(
         f"/api/v1/documents/{doc['id']}/entered-in-error",
         json={"reason": "wrong patient"},
@@ -226,9 +229,9 @@ def test_another_institution_gets_404_for_everything_until_a_grant(s: Setup) -> 
     )
     assert marked.status_code == 404
     denials = s.db.execute(
-        select(func.count()).select_from(AuditEvent).where(
-            AuditEvent.outcome == "denied", AuditEvent.actor_username == s.stranger.username
-        )
+        select(func.count())
+        .select_from(AuditEvent)
+        .where(AuditEvent.outcome == "denied", AuditEvent.actor_username == s.stranger.username)
     ).scalar_one()
     assert denials >= 6
 

@@ -240,9 +240,7 @@ def add_pages(
             field="document_id",
         )
     if document.status != "current":
-        raise Conflict(
-            N_("This document was marked entered in error."), code="document_in_error"
-        )
+        raise Conflict(N_("This document was marked entered in error."), code="document_in_error")
     vetted = _vet_all(files, limits)
     if document.page_count + len(vetted) > MAX_PAGES_PER_DOCUMENT:
         raise Invalid(

@@ -18,7 +18,6 @@ from xietong.web.routes import documents as document_routes
 from xietong.web.routes import health
 from xietong.web.routes import users as users_routes
 
-
 # Paths that take file uploads get XIETONG_HTTP_MAX_UPLOAD_BYTES instead of the body limit.
 UPLOAD_PATHS: tuple[str, ...] = (*document_routes.UPLOAD_PATHS,)
 

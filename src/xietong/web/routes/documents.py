@@ -19,12 +19,10 @@ from xietong.core.storage import BlobStore
 from xietong.core.validation import MAX_ID, StrictModel, has_control_characters
 from xietong.records import documents as svc
 from xietong.records.document_models import ClinicalDocument, DocumentPage
-from xietong.web.deps import CurrentPrincipal, DbSession, current_principal, services
 from xietong.web.context import AppServices
+from xietong.web.deps import CurrentPrincipal, DbSession, current_principal, services
 
-router = APIRouter(
-    prefix="/api/v1", tags=["documents"], dependencies=[Depends(current_principal)]
-)
+router = APIRouter(prefix="/api/v1", tags=["documents"], dependencies=[Depends(current_principal)])
 
 DocType = Literal[
     "admission_note", "discharge_summary", "lab_report", "exam_report", "prescription", "other"
@@ -276,7 +274,5 @@ def page_thumbnail(
     page_no: PageNo,
     reason: Reason = None,
 ) -> StreamingResponse:
-    content = svc.open_page(
-        session, principal, document_id, page_no, thumbnail=True, reason=reason
-    )
+    content = svc.open_page(session, principal, document_id, page_no, thumbnail=True, reason=reason)
     return _file_response(app.blobs, content)
