@@ -10,6 +10,7 @@ from xietong.web.pages import admin_users as admin_users_pages
 from xietong.web.pages import auth as auth_pages
 from xietong.web.pages import directory as directory_pages
 from xietong.web.pages import directory_forms
+from xietong.web.pages import documents as document_pages
 from xietong.web.pages import home as home_pages
 from xietong.web.routes import audit as audit_routes
 from xietong.web.routes import auth as auth_routes
@@ -37,3 +38,4 @@ def include_routers(app: FastAPI) -> None:
     # The forms first: /institutions/new must not be taken for an institution id.
     app.include_router(directory_forms.router)
     app.include_router(directory_pages.router)
+    app.include_router(document_pages.router)

@@ -34,6 +34,7 @@ UPLOAD_PATHS = (
     r"^/api/v1/patients/\d+/documents$",
     r"^/api/v1/documents/\d+/pages$",
     r"^/patients/\d+/documents/new$",
+    r"^/documents/\d+/pages/new$",
 )
 
 
