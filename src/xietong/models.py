@@ -21,8 +21,18 @@ from xietong.patients.models import (
     PatientInstitution,
     PatientMerge,
 )
+from xietong.records.models import (
+    Allergy,
+    Diagnosis,
+    Encounter,
+    LabResult,
+    Medication,
+    RecordRevision,
+    VitalSign,
+)
 
 __all__ = [
+    "Allergy",
     "AuditChainHead",
     "AuditEvent",
     "AuthSession",
@@ -30,17 +40,23 @@ __all__ = [
     "ChartGrant",
     "ChartGrantItem",
     "Department",
+    "Diagnosis",
+    "Encounter",
     "ExpertAvailability",
     "ExpertProfile",
     "Institution",
+    "LabResult",
+    "Medication",
     "Patient",
     "PatientIdentifier",
     "PatientInstitution",
     "PatientMerge",
     "Practitioner",
     "PractitionerSpecialty",
+    "RecordRevision",
     "Region",
     "ServiceLink",
     "User",
     "UserRole",
+    "VitalSign",
 ]

@@ -15,6 +15,7 @@ from xietong.web.routes import audit as audit_routes
 from xietong.web.routes import auth as auth_routes
 from xietong.web.routes import directory as directory_routes
 from xietong.web.routes import health
+from xietong.web.routes import records as records_routes
 from xietong.web.routes import users as users_routes
 
 
@@ -24,6 +25,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(users_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(directory_routes.router)
+    app.include_router(records_routes.router)
     app.include_router(auth_pages.router)
     app.include_router(home_pages.router)
     app.include_router(account_pages.router)
