@@ -24,6 +24,9 @@ ZH_FILE = "icd10_zh_gnuhealth.tsv.gz"
 MAX_RESULTS = 50
 _CODE = re.compile(r"^[A-Z][0-9]{2}(\.[0-9]{1,2})?$")
 _CODE_PREFIX = re.compile(r"^[A-Z]([0-9]{1,2}(\.?[0-9]{0,2})?)?$")
+# Chapters a title search ranks last: external causes (V–Y), factors influencing health
+# status (Z) and codes for special purposes (U) are rarely what a clinician looks for.
+_SECONDARY_CHAPTERS = dict.fromkeys("UVWXYZ", 1)
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,8 @@ def lookup(code: str, *, field: str = "code") -> Icd10Code:
 
 def search(query: str, *, limit: int = 20) -> list[Icd10Code]:
     """Codes starting with ``query`` (dot optional), or else titles containing it (Chinese
-    or English, case-insensitive): titles that start with it first, then shorter ones."""
+    or English, case-insensitive): the shortest titles first (the most general), those of
+    the external-cause, health-factor and special chapters last."""
     text = query.strip()
     limit = max(1, min(limit, MAX_RESULTS))
     cat = catalogue()
@@ -127,16 +131,15 @@ def search(query: str, *, limit: int = 20) -> list[Icd10Code]:
     needle = text.casefold()
     if not needle:
         return []
-    ranked: list[tuple[int, int, str, Icd10Code]] = []
+    ranked: list[tuple[int, int, int, str, Icd10Code]] = []
     for entry in cat.codes:
         best: tuple[int, int] | None = None
         for title in (entry.name_zh, entry.name_en):
             position = title.casefold().find(needle) if title else -1
-            if position < 0:
-                continue
-            candidate = (0 if position == 0 else 1, len(title))
-            best = candidate if best is None else min(best, candidate)
+            if position >= 0:
+                candidate = (len(title), position)
+                best = candidate if best is None else min(best, candidate)
         if best is not None:
-            ranked.append((best[0], best[1], entry.code, entry))
-    ranked.sort(key=lambda item: item[:3])
-    return [item[3] for item in ranked[:limit]]
+            ranked.append((_SECONDARY_CHAPTERS.get(entry.code[0], 0), *best, entry.code, entry))
+    ranked.sort(key=lambda item: item[:4])
+    return [item[4] for item in ranked[:limit]]
