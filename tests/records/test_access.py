@@ -14,6 +14,8 @@ from tests.records.conftest import KINDS, NOW, PATHS, VALID, Site, add, audits
 from xietong.core import clock
 from xietong.core.errors import Forbidden, NotFound
 from xietong.patients.grants import create_grant
+from xietong.patients.models import Patient
+from xietong.patients.registration import link_institution
 from xietong.patients.schemas import GrantIn
 from xietong.records import service as svc
 from xietong.records.kinds import RecordKind
@@ -218,8 +220,6 @@ def test_break_glass_opens_every_entry_with_the_reason_audited(
 
 
 def test_entries_of_a_merged_record_show_in_the_survivors_chart(db: Session, site: Site) -> None:
-    from xietong.patients.models import Patient
-
     duplicate = Patient(
         name="张建国",
         sex="1",
@@ -228,8 +228,6 @@ def test_entries_of_a_merged_record_show_in_the_survivors_chart(db: Session, sit
     )
     db.add(duplicate)
     db.flush()
-    from xietong.patients.registration import link_institution
-
     link_institution(db, duplicate.id, site.village.id, "registered")
     old = add(db, site.village_doctor, RecordKind.DIAGNOSIS, duplicate.id)
     duplicate.merged_into_id = site.patient.id

@@ -3,14 +3,19 @@ their revisions, entries marked entered in error."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.records.conftest import KINDS, PATHS, VALID, Site, add, audits, entry_counts
+from tests.records.conftest import KINDS, NOW, PATHS, VALID, Site, add, audits, entry_counts
 from xietong.core.errors import Conflict
-from xietong.patients.models import PatientInstitution
+from xietong.patients.grants import create_grant
+from xietong.patients.models import Patient, PatientInstitution
+from xietong.patients.registration import link_institution
+from xietong.patients.schemas import GrantIn
 from xietong.records import service as svc
 from xietong.records.kinds import RecordKind
 from xietong.records.models import LabResult, RecordRevision
@@ -40,12 +45,7 @@ def test_a_retried_post_returns_the_first_entry(
     assert other.status_code == 201
 
 
-def test_a_request_id_reused_for_another_patient_is_a_conflict(
-    db: Session, site: Site, pii: object
-) -> None:
-    from xietong.patients.models import Patient
-    from xietong.patients.registration import link_institution
-
+def test_a_request_id_reused_for_another_patient_is_a_conflict(db: Session, site: Site) -> None:
     second = Patient(
         name="王芳",
         sex="2",
@@ -62,12 +62,6 @@ def test_a_request_id_reused_for_another_patient_is_a_conflict(
 
 
 def test_recording_links_the_recorders_institution_as_treating(db: Session, site: Site) -> None:
-    from datetime import timedelta
-
-    from tests.records.conftest import NOW
-    from xietong.patients.grants import create_grant
-    from xietong.patients.schemas import GrantIn
-
     # The outside hospital opens the chart through a grant, records, and is then linked.
     create_grant(
         db,
@@ -229,12 +223,6 @@ def test_an_entry_entered_in_error_is_kept_but_leaves_lists_and_timeline(
 
 
 def test_only_the_holding_institution_corrects(client: TestClient, db: Session, site: Site) -> None:
-    from datetime import timedelta
-
-    from tests.records.conftest import NOW
-    from xietong.patients.grants import create_grant
-    from xietong.patients.schemas import GrantIn
-
     lab = add(db, site.village_doctor, RecordKind.LAB_RESULT, site.patient.id)
     create_grant(
         db,
