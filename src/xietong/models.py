@@ -22,8 +22,18 @@ from xietong.patients.models import (
     PatientMerge,
 )
 from xietong.records.document_models import ClinicalDocument, DocumentPage
+from xietong.records.models import (
+    Allergy,
+    Diagnosis,
+    Encounter,
+    LabResult,
+    Medication,
+    RecordRevision,
+    VitalSign,
+)
 
 __all__ = [
+    "Allergy",
     "AuditChainHead",
     "AuditEvent",
     "AuthSession",
@@ -32,18 +42,24 @@ __all__ = [
     "ChartGrantItem",
     "ClinicalDocument",
     "Department",
+    "Diagnosis",
     "DocumentPage",
+    "Encounter",
     "ExpertAvailability",
     "ExpertProfile",
     "Institution",
+    "LabResult",
+    "Medication",
     "Patient",
     "PatientIdentifier",
     "PatientInstitution",
     "PatientMerge",
     "Practitioner",
     "PractitionerSpecialty",
+    "RecordRevision",
     "Region",
     "ServiceLink",
     "User",
     "UserRole",
+    "VitalSign",
 ]

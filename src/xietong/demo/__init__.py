@@ -1,6 +1,8 @@
-"""The demo network generator: the Henan first-phase network, or the whole province.
+"""The demo network generator: the Henan first-phase network, or the whole province, its
+accounts, and a few demo patients with charts.
 
-It uses the directory and identity (and the audit log), so it sits with the entry points.
+It uses the directory, identity, patients and records (and the audit log), so it sits with
+the entry points.
 """
 
 from xietong.demo.accounts import ACCOUNTS, DEMO_PASSWORD

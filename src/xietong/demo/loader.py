@@ -1,7 +1,8 @@
 """Load the demo network: ``xietong demo-data [--scale demo|province] [--if-empty]``.
 
 One transaction: the network appears whole or not at all. A second run adds only what is
-missing (institutions and accounts are recognised by their codes and usernames).
+missing (institutions and accounts are recognised by their codes and usernames, patients by
+their resident ID numbers, chart entries by their client request ids).
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from xietong.access.principal import system_principal
 from xietong.config import SecuritySettings, Settings
 from xietong.core.db import make_engine, make_session_factory, session_scope
 from xietong.core.errors import N_, Invalid
+from xietong.core.pii import PiiProtector
 from xietong.demo.accounts import DEMO_PASSWORD, AccountRow, create_accounts
 from xietong.demo.bulk import NoProgress, insert_departments, insert_institutions, insert_links
 from xietong.demo.bulk import Progress as ProgressSink
+from xietong.demo.charts import add_demo_charts
 from xietong.demo.plan import RegionIndex, plan_network
 from xietong.demo.staff import insert_staff, staff_counts
 from xietong.directory.models import Institution
@@ -50,8 +53,11 @@ def build_demo(
     policy: SecuritySettings | None = None,
     progress: ProgressSink | None = None,
     seed: int = SEED,
+    pii: PiiProtector | None = None,
 ) -> DemoReport:
-    """Add the demo network to the session's transaction (flushes, never commits)."""
+    """Add the demo network, its accounts and the demo patients' charts to the session's
+    transaction (flushes, never commits). ``pii`` encrypts the patients' identifiers: the
+    app's, built from the same settings (by default from ``policy``)."""
     if scale not in SCALES:
         raise Invalid(N_("This value is not one of the allowed choices."), field="scale")
     started = time.perf_counter()
@@ -74,7 +80,13 @@ def build_demo(
         expert_windows=staff.windows,
     )
     actor = system_principal("demo")
-    report.accounts = create_accounts(session, policy or SecuritySettings(), actor, rng)
+    security = policy or SecuritySettings()
+    report.accounts = create_accounts(session, security, actor, rng)
+    sink.start("patients", 1)
+    report.counts.update(
+        add_demo_charts(session, pii or PiiProtector(security.pii_key, security.pii_cipher))
+    )
+    sink.advance(1)
     audit.record(session, actor, "demo.load", detail={"scale": scale, **report.counts})
     session.flush()
     report.seconds = time.perf_counter() - started
@@ -122,7 +134,11 @@ def load_demo(
             )
             with Progress(*columns, console=console, transient=scale == "demo") as bar:
                 report = build_demo(
-                    session, scale=scale, policy=settings.security, progress=RichProgress(bar)
+                    session,
+                    scale=scale,
+                    policy=settings.security,
+                    progress=RichProgress(bar),
+                    pii=PiiProtector(settings.security.pii_key, settings.security.pii_cipher),
                 )
     finally:
         engine.dispose()

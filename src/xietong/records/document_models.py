@@ -13,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    Index,
     Integer,
     SmallInteger,
     String,
@@ -40,11 +41,13 @@ class ClinicalDocument(Base):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
     # The holding institution: the recorder's. Its staff see the document; others by grant.
     institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
-    # The encounter it belongs to, if any (records domain; checked by the service).
-    encounter_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # The encounter it belongs to, if any (of the same patient: checked by the service).
+    encounter_id: Mapped[int | None] = mapped_column(ForeignKey("encounter.id"), index=True)
     doc_type: Mapped[str] = mapped_column(String(24))
     title: Mapped[str] = mapped_column(String(200))
-    document_date: Mapped[date] = mapped_column(Date, index=True)
+    document_date: Mapped[date] = mapped_column(Date)
+    # Midnight China time of the document date: where the document sits on the timeline.
+    effective_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # analogue: a photo or scan of paper; digital: a file another system produced.
     capture: Mapped[str] = mapped_column(String(8))
     source: Mapped[str] = mapped_column(String(12), default="entered")  # entered | interface
@@ -70,6 +73,7 @@ class ClinicalDocument(Base):
         UniqueConstraint(
             "institution_id", "client_request_id", name="uq_clinical_document_client_request"
         ),
+        Index("ix_clinical_document_patient_effective", "patient_id", "effective_at"),
     )
 
 

@@ -33,7 +33,9 @@ from xietong.patients.access import (
     resolve_access,
 )
 from xietong.patients.registration import link_institution
+from xietong.records import rules
 from xietong.records.document_models import ClinicalDocument, DocumentPage
+from xietong.records.service.common import own_encounter
 
 ITEM_KIND = "document"
 DOC_TYPE_LABELS: dict[str, str] = {
@@ -112,12 +114,22 @@ def _vet_all(files: Sequence[UploadedFile], limits: UploadSettings) -> list[Vett
     ]
 
 
-def _check_meta(meta: DocumentMeta) -> None:
-    if meta.document_date > now().date():
+def _check_meta(
+    session: Session, principal: Principal, chart: ChartAccess, meta: DocumentMeta
+) -> None:
+    if meta.document_date > rules.local_date(now()):
         raise Invalid(
             N_("The document date is in the future."),
             code="document_date_future",
             field="document_date",
+        )
+    if meta.encounter_id is not None and not own_encounter(
+        session, meta.encounter_id, chart.member_ids, principal.institution_id or 0
+    ):
+        raise Invalid(
+            N_("This encounter is not one of this patient's at your institution."),
+            code="encounter_not_found",
+            field="encounter_id",
         )
 
 
@@ -191,7 +203,7 @@ def upload_document(
         ).scalar_one_or_none()
         if earlier is not None:
             return earlier, False
-    _check_meta(meta)
+    _check_meta(session, principal, chart, meta)
     vetted = _vet_all(files, limits)
     document = ClinicalDocument(
         patient_id=patient.id,
@@ -200,6 +212,7 @@ def upload_document(
         doc_type=meta.doc_type,
         title=meta.title,
         document_date=meta.document_date,
+        effective_at=rules.start_of_day(meta.document_date),
         capture=meta.capture,
         source=meta.source,
         source_ref=meta.source_ref,
@@ -394,7 +407,7 @@ def documents_of_patient(
     documents = [
         d
         for d in session.execute(
-            stmt.order_by(ClinicalDocument.document_date.desc(), ClinicalDocument.id.desc())
+            stmt.order_by(ClinicalDocument.effective_at.desc(), ClinicalDocument.id.desc())
         ).scalars()
         if chart.can_see(ITEM_KIND, d.id, d.institution_id)
     ]

@@ -17,6 +17,7 @@ from xietong.web.routes import auth as auth_routes
 from xietong.web.routes import directory as directory_routes
 from xietong.web.routes import documents as document_routes
 from xietong.web.routes import health
+from xietong.web.routes import records as records_routes
 from xietong.web.routes import users as users_routes
 
 # Paths that take file uploads get XIETONG_HTTP_MAX_UPLOAD_BYTES instead of the body limit.
@@ -30,6 +31,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(audit_routes.router)
     app.include_router(directory_routes.router)
     app.include_router(document_routes.router)
+    app.include_router(records_routes.router)
     app.include_router(auth_pages.router)
     app.include_router(home_pages.router)
     app.include_router(account_pages.router)

@@ -1,8 +1,8 @@
 """clinical documents and pages
 
-Revision ID: bb420c1f4827
-Revises: 2e66c2944633
-Create Date: 2026-11-26 01:26:13.010733
+Revision ID: b91f38696b03
+Revises: e2833c5237dc
+Create Date: 2026-11-26 02:01:38.768129
 """
 
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from alembic import op
 
 import xietong.core.db
 
-revision: str = "bb420c1f4827"
-down_revision: str | None = "2e66c2944633"
+revision: str = "b91f38696b03"
+down_revision: str | None = "e2833c5237dc"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("doc_type", sa.String(length=24), nullable=False),
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("document_date", sa.Date(), nullable=False),
+        sa.Column("effective_at", xietong.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("capture", sa.String(length=8), nullable=False),
         sa.Column("source", sa.String(length=12), nullable=False),
         sa.Column("source_ref", sa.String(length=64), nullable=False),
@@ -52,6 +53,11 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint(
             "status IN ('current','entered_in_error')", name=op.f("ck_clinical_document_status")
+        ),
+        sa.ForeignKeyConstraint(
+            ["encounter_id"],
+            ["encounter.id"],
+            name=op.f("fk_clinical_document_encounter_id_encounter"),
         ),
         sa.ForeignKeyConstraint(
             ["error_by_user_id"],
@@ -78,13 +84,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("clinical_document", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_clinical_document_document_date"), ["document_date"], unique=False
-        )
-        batch_op.create_index(
             batch_op.f("ix_clinical_document_encounter_id"), ["encounter_id"], unique=False
         )
         batch_op.create_index(
             batch_op.f("ix_clinical_document_institution_id"), ["institution_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_clinical_document_patient_effective", ["patient_id", "effective_at"], unique=False
         )
         batch_op.create_index(
             batch_op.f("ix_clinical_document_patient_id"), ["patient_id"], unique=False
@@ -142,9 +148,9 @@ def downgrade() -> None:
     with op.batch_alter_table("clinical_document", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_clinical_document_recorded_at"))
         batch_op.drop_index(batch_op.f("ix_clinical_document_patient_id"))
+        batch_op.drop_index("ix_clinical_document_patient_effective")
         batch_op.drop_index(batch_op.f("ix_clinical_document_institution_id"))
         batch_op.drop_index(batch_op.f("ix_clinical_document_encounter_id"))
-        batch_op.drop_index(batch_op.f("ix_clinical_document_document_date"))
 
     op.drop_table("clinical_document")
     # ### end Alembic commands ###
