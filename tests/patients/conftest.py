@@ -71,3 +71,58 @@ def world(db: Session) -> World:
         principal_of(au),
         principal_of(ia),
     )
+
+
+# HTTP fixtures ------------------------------------------------------------------------------
+
+
+@dataclass
+class Api:
+    """Bearer headers of one account per relation, over the same institutions as World."""
+
+    village: Institution
+    county: Institution
+    other: Institution
+    village_doctor: dict[str, str]
+    village_coordinator: dict[str, str]
+    county_doctor: dict[str, str]
+    other_doctor: dict[str, str]
+    radiologist: dict[str, str]
+    platform: dict[str, str]
+    authority: dict[str, str]
+    city_authority: dict[str, str]
+    institution_admin: dict[str, str]
+    audit_admin: dict[str, str]
+    users: dict[str, User]
+
+
+def with_reason(headers: dict[str, str], reason: str = "complaint 2026-118 review") -> dict[str, str]:
+    return {**headers, "X-Access-Reason": reason}
+
+
+@pytest.fixture
+def api(db: Session) -> Api:
+    from tests.directory.conftest import bearer, fast_user
+
+    village = factories.institution(db, name="测试村卫生室", level="village", region_code="410102")
+    county = factories.institution(db, name="测试县医院", level="county", region_code="410102")
+    other = factories.institution(db, name="外地医院", level="county", region_code="410302")
+    factories.link(db, village, county)
+    users = {
+        "village_doctor": fast_user(db, "p_village_doc", Role.APPLICANT_DOCTOR, village),
+        "village_coordinator": fast_user(db, "p_village_coord", Role.COORDINATOR, village),
+        "county_doctor": fast_user(db, "p_county_doc", Role.EXPERT, county),
+        "other_doctor": fast_user(db, "p_other_doc", Role.APPLICANT_DOCTOR, other),
+        "radiologist": fast_user(db, "p_radiologist", Role.RADIOLOGIST, county),
+        "platform": fast_user(db, "p_platform", Role.PLATFORM_ADMIN),
+        "authority": fast_user(db, "p_authority", Role.AUTHORITY),
+        "city_authority": fast_user(db, "p_city_authority", Role.AUTHORITY),
+        "institution_admin": fast_user(db, "p_inst_admin", Role.INSTITUTION_ADMIN, village),
+        "audit_admin": fast_user(db, "p_audit_admin", Role.AUDIT_ADMIN),
+    }
+    users["authority"].jurisdiction_code = "410000"
+    users["city_authority"].jurisdiction_code = "410100"
+    db.flush()
+    headers = {name: bearer(db, user) for name, user in users.items()}
+    db.commit()
+    return Api(village=village, county=county, other=other, users=users, **headers)
