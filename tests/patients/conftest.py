@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests import factories
+from xietong.access.models import AuditEvent
 from xietong.access.principal import Principal
 from xietong.core.pii import PiiProtector
 from xietong.directory.models import Institution
@@ -96,7 +101,9 @@ class Api:
     users: dict[str, User]
 
 
-def with_reason(headers: dict[str, str], reason: str = "complaint 2026-118 review") -> dict[str, str]:
+def with_reason(
+    headers: dict[str, str], reason: str = "complaint 2026-118 review"
+) -> dict[str, str]:
     return {**headers, "X-Access-Reason": reason}
 
 
@@ -126,3 +133,57 @@ def api(db: Session) -> Api:
     headers = {name: bearer(db, user) for name, user in users.items()}
     db.commit()
     return Api(village=village, county=county, other=other, users=users, **headers)
+
+
+MALE = {
+    "name": "张建国",
+    "sex": "1",
+    "birth_date": "1980-01-01",
+    "resident_id": RESIDENT_ID_MALE,
+    "phone": "13812345678",
+}
+FEMALE = {
+    "name": "王芳",
+    "sex": "2",
+    "birth_date": "1990-02-15",
+    "resident_id": RESIDENT_ID_FEMALE,
+    "phone": "13987654321",
+}
+
+
+def error_of(response: Response) -> dict[str, Any]:
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert {"code", "message", "field"} <= set(body["error"]), body
+    error: dict[str, Any] = body["error"]
+    return error
+
+
+def audit_rows(
+    db: Session, action: str | None = None, *, outcome: str | None = None
+) -> list[AuditEvent]:
+    stmt = select(AuditEvent).order_by(AuditEvent.seq)
+    if action is not None:
+        stmt = stmt.where(AuditEvent.action == action)
+    if outcome is not None:
+        stmt = stmt.where(AuditEvent.outcome == outcome)
+    return list(db.execute(stmt).scalars())
+
+
+def last_seq(db: Session) -> int:
+    return int(db.execute(select(func.coalesce(func.max(AuditEvent.seq), 0))).scalar_one())
+
+
+def rows_since(db: Session, seq: int) -> list[AuditEvent]:
+    return list(
+        db.execute(
+            select(AuditEvent).where(AuditEvent.seq > seq).order_by(AuditEvent.seq)
+        ).scalars()
+    )
+
+
+def register(client: TestClient, headers: dict[str, str], body: dict[str, Any]) -> int:
+    response = client.post("/api/v1/patients", json=body, headers=headers)
+    assert response.status_code in (200, 201), response.text
+    patient_id: int = response.json()["patient"]["id"]
+    return patient_id

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,6 +12,12 @@ from xietong.core.validation import Id, StrictModel
 SexCode = Literal["0", "1", "2", "9"]  # GB/T 2261.1
 IdentifierKindCode = Literal["resident_id", "passport", "mrn", "health_card"]
 ItemKind = str
+# A person's name: letters (any script), marks, digits, spaces and the separators names use
+# (· • . ' -). Anything else (; = < > quotes, brackets, %) has no place in a name and is
+# refused with a 422 naming the field, before it reaches a query or a page.
+NAME_PATTERN = r"^[\p{L}\p{M}\p{N}][\p{L}\p{M}\p{N} ·•.'\-]*$"
+PersonName = Annotated[str, Field(min_length=1, max_length=64, pattern=NAME_PATTERN)]
+Relation = Annotated[str, Field(max_length=32, pattern=r"^[\p{L}\p{M} ·\-]*$")]
 
 
 class IdentifierIn(StrictModel):
@@ -23,13 +29,13 @@ class IdentifierIn(StrictModel):
 
 
 class EmergencyContactIn(StrictModel):
-    name: str = Field(min_length=1, max_length=64)
-    relation: str = Field(default="", max_length=32)
+    name: PersonName
+    relation: Relation = ""
     phone: str = Field(min_length=1, max_length=32)
 
 
 class PatientIn(StrictModel):
-    name: str = Field(min_length=1, max_length=64)
+    name: PersonName
     sex: SexCode
     birth_date: date
     resident_id: str | None = Field(default=None, max_length=32)
@@ -48,7 +54,7 @@ class PatientUpdateIn(StrictModel):
     """PATCH: only the fields sent change; ``null`` clears the optional ones (phone,
     address, emergency contact) and is refused for name, sex and birth date."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=64)
+    name: PersonName | None = None
     sex: SexCode | None = None
     birth_date: date | None = None
     phone: str | None = Field(default=None, max_length=32)
@@ -62,7 +68,7 @@ class PatientSearchIn(StrictModel):
     list holds the principal's patients, newest first."""
 
     resident_id: str | None = Field(default=None, max_length=32)
-    name: str | None = Field(default=None, min_length=1, max_length=64)  # a prefix
+    name: PersonName | None = None  # a prefix
     birth_date: date | None = None
     phone: str | None = Field(default=None, max_length=32)
     mrn: str | None = Field(default=None, max_length=40)

@@ -80,6 +80,7 @@ def break_glass_page(
         "patient_id": patient_id,
         "next_page": next_page if next_page in BREAK_GLASS_NEXT else "detail",
         "error": error,
-        "error_field": "reason" if error else None,
+        "error_code": "break_glass_reason_required" if error else None,
+        "field": "reason" if error else None,
     }
     return render_private(request, "patients/break_glass.html", context, status_code=403)

@@ -53,12 +53,15 @@ REASON_HEADER = "x-access-reason"
 def access_reason(
     x_access_reason: Annotated[str | None, Header(max_length=1500)] = None,
 ) -> str | None:
-    """The break-glass reason of a platform admin, from the ``X-Access-Reason`` header."""
+    """The break-glass reason of a platform admin, from the ``X-Access-Reason`` header
+    (UTF-8; percent-encoded or raw)."""
     if x_access_reason is None:
         return None
     try:
-        text = unquote(x_access_reason, errors="strict").strip()
-    except UnicodeDecodeError:
+        # Raw UTF-8 bytes arrive decoded as Latin-1; percent-encoded text is decoded too.
+        raw = x_access_reason.encode("latin-1").decode("utf-8")
+        text = unquote(raw, errors="strict").strip()
+    except UnicodeError:
         text = "\x00"  # refused below
     if has_control_characters(text) or len(text) > 500:
         raise Invalid(
