@@ -77,6 +77,7 @@ def test_menu_entry_for_clinical_roles_only(client: TestClient, db: Session, api
     authority = _browser(client, db, api, "authority")
     assert 'href="/patients"' not in authority.get("/").text
     assert authority.get("/patients", headers=HTML).status_code == 403
+    assert authority.get("/patients/new", headers=HTML).status_code == 403
 
 
 @pytest.mark.parametrize(
@@ -109,6 +110,43 @@ def test_search_page_in_both_languages(
     assert 'name="viewport" content="width=device-width, initial-scale=1"' in page.text
 
 
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        (
+            "zh_CN",
+            [
+                "显示完整号码",
+                "证件与编号",
+                "打开病历（诊疗记录和资料）",
+                "合并历史",
+                "编辑患者信息",
+            ],
+        ),
+        (
+            "en",
+            ["Show full numbers", "Identifiers", "Open the chart", "Merge history", "Edit patient"],
+        ),
+    ],
+)
+def test_patient_pages_in_both_languages(
+    doctor: TestClient, api: Api, lang: str, words: list[str]
+) -> None:
+    patient = register(doctor, api.village_doctor, MALE)
+    text = "".join(
+        doctor.get(url, params={"lang": lang}).text
+        for url in (
+            f"/patients/{patient}",
+            f"/patients/{patient}/merge",
+            f"/patients/{patient}/edit",
+        )
+    )
+    for word in words:
+        assert word in text, word
+    new = doctor.get("/patients/new", params={"lang": lang}).text
+    assert ("登记患者" if lang == "zh_CN" else "Register a patient") in new
+
+
 def test_search_fragment_for_htmx_and_errors_in_the_form(doctor: TestClient) -> None:
     fragment = doctor.get(
         "/patients",
@@ -118,6 +156,13 @@ def test_search_fragment_for_htmx_and_errors_in_the_form(doctor: TestClient) -> 
     assert fragment.status_code == 200
     assert "<html" not in fragment.text
     assert 'id="patient-results"' in fragment.text
+    bad_fragment = doctor.get(
+        "/patients",
+        params={"phone": "12"},
+        headers={"HX-Request": "true", "HX-Target": "patient-results"},
+    )
+    assert bad_fragment.status_code == 200  # htmx swaps 2xx only; the error is inside
+    assert 'data-field="phone"' in bad_fragment.text
     bad = doctor.get("/patients", params={"resident_id": "123"})
     assert bad.status_code == 422
     assert 'data-field="resident_id"' in bad.text

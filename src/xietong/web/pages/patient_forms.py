@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from xietong.access.policies import require_roles
 from xietong.access.principal import Principal
 from xietong.core.errors import N_, Forbidden, Invalid, XietongError
 from xietong.core.i18n import translate
@@ -142,8 +143,14 @@ def _new_form(request: Request, values: dict[str, str], **extra: Any) -> Respons
 
 
 @router.get("/patients/new", response_class=HTMLResponse)
-def new_patient(request: Request, principal: PagePrincipal) -> Response:
-    del principal  # any signed-in user sees the form; registering checks the role
+def new_patient(request: Request, session: DbSession, principal: PagePrincipal) -> Response:
+    require_roles(
+        session,
+        principal,
+        registration.REGISTER_ROLES,
+        action="patient.register",
+        object_kind="patient",
+    )
     return _new_form(request, {})
 
 

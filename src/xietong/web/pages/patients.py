@@ -18,7 +18,7 @@ from starlette.datastructures import FormData
 from xietong.access.principal import Principal
 from xietong.core.errors import N_, Forbidden, XietongError
 from xietong.core.i18n import translate
-from xietong.core.validation import MAX_ID
+from xietong.core.validation import MAX_ID, has_control_characters
 from xietong.patients import search, service
 from xietong.patients.schemas import PatientSearchIn
 from xietong.patients.views import patient_summaries
@@ -56,7 +56,9 @@ NOTICES = {
 @router.get("/patients", response_class=HTMLResponse)
 def patients_page(request: Request, session: DbSession, principal: PagePrincipal) -> Response:
     raw = {k: request.query_params.get(k, "")[:100] for k in SEARCH_FIELDS}
-    reason = request.query_params.get("reason", "")[:500] or None
+    reason = request.query_params.get("reason", "").strip()[:500] or None
+    if reason and has_control_characters(reason):
+        reason = "\ufffd"  # shown as refused: too short to be a reason
     context: dict[str, Any] = {
         "filters": raw,
         "reason": reason or "",
@@ -78,12 +80,10 @@ def patients_page(request: Request, session: DbSession, principal: PagePrincipal
                 raise
             context |= form_error(request, session, exc)
             status = exc.status
-    template = (
-        "patients/_results.html"
-        if request.headers.get("hx-target") == "patient-results"
-        else "patients/search.html"
-    )
-    return render_private(request, template, context, status_code=status)
+    if request.headers.get("hx-target") == "patient-results":
+        # htmx swaps only 2xx answers: the fragment carries the error message itself.
+        return render_private(request, "patients/_results.html", context)
+    return render_private(request, "patients/search.html", context, status_code=status)
 
 
 def _pager(raw: dict[str, str], reason: str | None, offset: int, total: int) -> dict[str, Any]:
