@@ -320,3 +320,31 @@ def test_search_wildcards_match_literally(client: TestClient, api: Api) -> None:
     # A prefix is a prefix: LIKE wildcards in it are refused, never interpreted.
     response = client.get(URL, params={"name": "张%"}, headers=api.village_doctor)
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"patient_id": 2**31}, "patient_id"),
+        ({"patient_id": 1, "grantee_institution_id": 2**40}, "grantee_institution_id"),
+        ({"patient_id": 1, "items": [{"kind": "lab'; --", "id": 1}]}, "items.0.kind"),
+        ({"patient_id": 1, "items": [{"kind": "lab", "id": 2**31}]}, "items.0.id"),
+        ({"patient_id": 1, "purpose": "p\x00"}, "purpose"),
+        ({"patient_id": 1, "expires_at": "tomorrow"}, "expires_at"),
+    ],
+)
+def test_bad_grant_bodies(
+    client: TestClient, db: Session, api: Api, body: dict[str, Any], field: str
+) -> None:
+    payload = {
+        "grantee_user_id": 1,
+        "scope": "items",
+        "purpose": "consultation",
+        "expires_at": (now() + timedelta(days=1)).isoformat(),
+        **body,
+    }
+    before = _written(db)
+    response = client.post("/api/v1/grants", json=payload, headers=api.village_doctor)
+    assert response.status_code == 422, response.text
+    assert error_of(response)["field"] == field
+    assert _written(db) == before
