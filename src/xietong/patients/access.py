@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from xietong.access import audit
 from xietong.access.policies import deny_not_found, require_roles
@@ -199,10 +199,31 @@ def access_patient(
 ) -> tuple[Patient, ChartAccess]:
     """The patient (the survivor, when ``patient_id`` was merged) and what the principal
     may see of it; 403 without a clinical role, 404 when hidden or absent. Audited."""
+    patient, chart = open_patient(
+        session, principal, patient_id, action=action, reason=reason, field=field
+    )
+    record_access(
+        session, principal, chart, action, requested_id=patient_id, purpose=purpose, reason=reason
+    )
+    return patient, chart
+
+
+def open_patient(
+    session: Session,
+    principal: Principal,
+    patient_id: int,
+    *,
+    action: str,
+    reason: str | None = None,
+    field: str | None = None,
+) -> tuple[Patient, ChartAccess]:
+    """:func:`access_patient` without its success row: refusals are audited here, and the
+    caller MUST write the success row itself with :func:`record_access` (used where one
+    row should also say what was done, e.g. which fields an update changed)."""
     if principal.is_platform_admin and not (
         principal.roles.intersection(CHART_ROLES - {Role.PLATFORM_ADMIN})
     ):
-        _require_break_glass_reason(session, principal, patient_id, action, reason)
+        require_break_glass_reason(session, principal, patient_id, action, reason)
     else:
         require_roles(
             session,
@@ -218,21 +239,49 @@ def access_patient(
     patient = session.get(Patient, chart.patient_id)
     if patient is None:  # cannot happen: resolved above in this transaction
         raise deny_not_found(session, principal, action, "patient", patient_id, field=field)
-    audit.record(
-        session,
-        principal,
-        "patient.break_glass" if "break_glass" in chart.basis else action,
-        object_kind="patient",
-        object_id=chart.patient_id,
-        purpose=(reason or purpose) if "break_glass" in chart.basis else purpose,
-        detail={"basis": list(chart.basis), "requested_id": patient_id},
-    )
     return patient, chart
 
 
-def _require_break_glass_reason(
-    session: Session, principal: Principal, patient_id: int, action: str, reason: str | None
+def record_access(
+    session: Session,
+    principal: Principal,
+    chart: ChartAccess,
+    action: str,
+    *,
+    requested_id: int,
+    purpose: str = "",
+    reason: str | None = None,
+    detail: dict[str, object] | None = None,
 ) -> None:
+    """The audit row of a successful open: a break-glass open is recorded as
+    ``patient.break_glass`` with the reason as its purpose and the operation in detail."""
+    glass = "break_glass" in chart.basis
+    extra: dict[str, object] = {"operation": action} if glass else {}
+    audit.record(
+        session,
+        principal,
+        "patient.break_glass" if glass else action,
+        object_kind="patient",
+        object_id=chart.patient_id,
+        purpose=(reason or purpose) if glass else purpose,
+        detail={
+            "basis": list(chart.basis),
+            "requested_id": requested_id,
+            **extra,
+            **(detail or {}),
+        },
+    )
+
+
+def require_break_glass_reason(
+    session: Session,
+    principal: Principal,
+    patient_id: int | str,
+    action: str,
+    reason: str | None,
+) -> None:
+    """A platform admin acting on patient data states a reason (break-glass); 403 naming
+    ``reason`` otherwise, audited."""
     if reason and len(reason.strip()) >= BREAK_GLASS_MIN_REASON:
         return
     audit.record_denial(session, principal, action, "patient", patient_id, reason="no_reason")
@@ -257,3 +306,66 @@ def accessible_patient_ids_clause(principal: Principal) -> object:
         PatientInstitution.institution_id == principal.institution_id
     )
     return or_(Patient.id.in_(own), Patient.id.in_(granted))
+
+
+def has_break_glass_reason(principal: Principal, reason: str | None) -> bool:
+    return bool(
+        principal.is_platform_admin and reason and len(reason.strip()) >= BREAK_GLASS_MIN_REASON
+    )
+
+
+# Lists ---------------------------------------------------------------------------------------
+# A list shows survivors only (merged records are reached through them). A criterion that
+# matches a merged record finds its survivor: ``survivor_clause`` walks merged records up
+# their ``merged_into_id`` chain with a recursive CTE seeded only by merged records, so the
+# common case (nothing merged) costs one extra indexed lookup.
+
+
+IdSelect = Select[int] | CompoundSelect[int]
+
+
+def survivors_of_merged(seed_ids: IdSelect, name: str) -> Select[int]:
+    """The survivors of the merged records among ``seed_ids`` (``name``: a CTE name unique
+    within the statement)."""
+    seed = aliased(Patient)
+    parent = aliased(Patient)
+    chain = (
+        select(seed.id, seed.merged_into_id)
+        .where(seed.id.in_(seed_ids), seed.merged_into_id.is_not(None))
+        .cte(name, recursive=True)
+    )
+    chain = chain.union(
+        select(parent.id, parent.merged_into_id).join(chain, parent.id == chain.c.merged_into_id)
+    )
+    return select(chain.c.id).where(chain.c.merged_into_id.is_(None))
+
+
+def survivor_clause(seed_ids: IdSelect, name: str) -> ColumnElement[bool]:
+    """A WHERE clause on ``Patient``: the record is among ``seed_ids`` or is the survivor
+    of one of them. Combine with ``Patient.merged_into_id IS NULL``."""
+    return or_(Patient.id.in_(seed_ids), Patient.id.in_(survivors_of_merged(seed_ids, name)))
+
+
+def accessible_seed_ids(principal: Principal) -> IdSelect:
+    """Records linked to the principal's institution or under a live grant to them."""
+    grantee = [ChartGrant.grantee_user_id == principal.user_id]
+    if principal.institution_id is not None:
+        grantee.append(ChartGrant.grantee_institution_id == principal.institution_id)
+    granted = select(ChartGrant.patient_id).where(
+        ChartGrant.revoked_at.is_(None), ChartGrant.expires_at > now(), or_(*grantee)
+    )
+    if principal.institution_id is None:
+        return granted
+    own = select(PatientInstitution.patient_id).where(
+        PatientInstitution.institution_id == principal.institution_id
+    )
+    return own.union(granted)
+
+
+def accessible_survivors_clause(principal: Principal) -> ColumnElement[bool]:
+    """A WHERE clause on ``Patient`` for lists: survivors the principal can open, exactly
+    as :func:`resolve_access` decides (a link to any merged member opens the survivor)."""
+    return and_(
+        Patient.merged_into_id.is_(None),
+        survivor_clause(accessible_seed_ids(principal), "accessible_chain"),
+    )

@@ -250,9 +250,13 @@ def revoke_grant(session: Session, principal: Principal, grant_id: int) -> Chart
     return grant
 
 
-def grants_of_patient(session: Session, principal: Principal, patient_id: int) -> list[ChartGrant]:
+def grants_of_patient(
+    session: Session, principal: Principal, patient_id: int, *, reason: str | None = None
+) -> list[ChartGrant]:
     """The grants on a patient the principal can open (audited as a read of the patient)."""
-    _patient, chart = access_patient(session, principal, patient_id, action="grant.list")
+    _patient, chart = access_patient(
+        session, principal, patient_id, action="grant.list", reason=reason
+    )
     return list(
         session.execute(
             select(ChartGrant)
@@ -264,13 +268,15 @@ def grants_of_patient(session: Session, principal: Principal, patient_id: int) -
     )
 
 
-def get_grant(session: Session, principal: Principal, grant_id: int) -> ChartGrant:
+def get_grant(
+    session: Session, principal: Principal, grant_id: int, *, reason: str | None = None
+) -> ChartGrant:
     """A grant on a patient the principal can open; hidden and absent give the same 404."""
     grant = session.get(ChartGrant, grant_id)
     if grant is None:
-        raise NotFound(code="grant_not_found", field="grant_id")
+        raise deny_not_found(session, principal, "grant.read", "grant", grant_id, field="grant_id")
     try:
-        access_patient(session, principal, grant.patient_id, action="grant.read")
+        access_patient(session, principal, grant.patient_id, action="grant.read", reason=reason)
     except NotFound:
         raise NotFound(code="grant_not_found", field="grant_id") from None
     return grant

@@ -126,6 +126,39 @@ def register_patient(
     return Registration(patient, created=True, near_matches=near)
 
 
+def preview_registration(
+    session: Session, principal: Principal, pii: PiiProtector, data: PatientIn
+) -> list[tuple[Patient, list[str]]]:
+    """The near matches registering ``data`` would suggest, without writing anything: the
+    registration page shows them before a new record is made. Empty when one of the numbers
+    names a patient already (registering attaches to that patient) or the user confirmed a
+    match. Validates exactly as :func:`register_patient` does; audited (names are shown)."""
+    require_roles(
+        session, principal, REGISTER_ROLES, action="patient.register", object_kind="patient"
+    )
+    institution_id = principal.institution_id
+    if institution_id is None:
+        raise Forbidden(
+            N_("Only staff of an institution register patients."), code="institution_required"
+        )
+    identifiers = clean_identifiers(data, institution_id)
+    phone = normalise_phone(data.phone) if data.phone else None
+    _check_person(session, data, identifiers)
+    if data.emergency_contact is not None:
+        normalise_phone(data.emergency_contact.phone, "emergency_contact.phone")
+    if data.same_as_patient_id is not None or find_by_identifiers(session, pii, identifiers):
+        return []
+    found = near_matches(session, pii, data.name, data.birth_date, phone)
+    audit.record(
+        session,
+        principal,
+        "patient.register_check",
+        object_kind="patient",
+        detail={"near_matches": [p.id for p, _ in found]},
+    )
+    return found
+
+
 def clean_identifiers(data: PatientIn, institution_id: int) -> list[CleanIdentifier]:
     result: list[CleanIdentifier] = []
     if data.resident_id:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,6 +12,12 @@ from xietong.core.validation import Id, StrictModel
 SexCode = Literal["0", "1", "2", "9"]  # GB/T 2261.1
 IdentifierKindCode = Literal["resident_id", "passport", "mrn", "health_card"]
 ItemKind = str
+# A person's name: letters (any script), marks, digits, spaces and the separators names use
+# (· • . ' -). Anything else (; = < > quotes, brackets, %) has no place in a name and is
+# refused with a 422 naming the field, before it reaches a query or a page.
+NAME_PATTERN = r"^[\p{L}\p{M}\p{N}][\p{L}\p{M}\p{N} ·•.'\-]*$"
+PersonName = Annotated[str, Field(min_length=1, max_length=64, pattern=NAME_PATTERN)]
+Relation = Annotated[str, Field(max_length=32, pattern=r"^[\p{L}\p{M} ·\-]*$")]
 
 
 class IdentifierIn(StrictModel):
@@ -23,13 +29,13 @@ class IdentifierIn(StrictModel):
 
 
 class EmergencyContactIn(StrictModel):
-    name: str = Field(min_length=1, max_length=64)
-    relation: str = Field(default="", max_length=32)
+    name: PersonName
+    relation: Relation = ""
     phone: str = Field(min_length=1, max_length=32)
 
 
 class PatientIn(StrictModel):
-    name: str = Field(min_length=1, max_length=64)
+    name: PersonName
     sex: SexCode
     birth_date: date
     resident_id: str | None = Field(default=None, max_length=32)
@@ -45,17 +51,45 @@ class PatientIn(StrictModel):
 
 
 class PatientUpdateIn(StrictModel):
-    name: str | None = Field(default=None, min_length=1, max_length=64)
+    """PATCH: only the fields sent change; ``null`` clears the optional ones (phone,
+    address, emergency contact) and is refused for name, sex and birth date."""
+
+    name: PersonName | None = None
+    sex: SexCode | None = None
+    birth_date: date | None = None
     phone: str | None = Field(default=None, max_length=32)
     address_region_code: str | None = Field(default=None, max_length=12, pattern=r"^\d{2,12}$")
     address_detail: str | None = Field(default=None, max_length=200)
     emergency_contact: EmergencyContactIn | None = None
 
 
+class PatientSearchIn(StrictModel):
+    """Search criteria (query parameters); those given must all match. Without any, the
+    list holds the principal's patients, newest first."""
+
+    resident_id: str | None = Field(default=None, max_length=32)
+    name: PersonName | None = None  # a prefix
+    birth_date: date | None = None
+    phone: str | None = Field(default=None, max_length=32)
+    mrn: str | None = Field(default=None, max_length=40)
+    # Whose record number: an institution id; the principal's own institution by default.
+    mrn_issuer: Id | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+
+
 class IdentifierOut(BaseModel):
     kind: str
     issuer: str
     value: str  # masked in every list; full only on an audited detail read
+    issuer_name: str = ""  # the institution, for a medical record number
+    patient_id: int  # the record holding it (a merged record's numbers show on its survivor)
+
+
+class PatientInstitutionOut(BaseModel):
+    id: int
+    name: str
+    relation: str  # registered | treated
 
 
 class PatientSummary(BaseModel):
@@ -83,9 +117,32 @@ class PatientDetail(PatientSummary):
     emergency_name: str
     emergency_relation: str
     emergency_phone: str
-    institutions: list[int]
+    institutions: list[PatientInstitutionOut]
+    member_ids: list[int]  # this record and the records merged into it
     created_at: datetime
     revealed: bool  # True when identifiers and phones are shown in full
+    can_reveal: bool
+    can_edit: bool
+
+
+class PatientPage(BaseModel):
+    items: list[PatientSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class LevelCount(BaseModel):
+    level: str
+    count: int
+
+
+class PatientStatsOut(BaseModel):
+    """Counts for authorities: never names, never ids of patients."""
+
+    jurisdiction_code: str | None  # None: the whole platform (platform admin)
+    total: int
+    by_level: list[LevelCount]
 
 
 class NearMatch(BaseModel):
@@ -125,6 +182,7 @@ class MergeOut(BaseModel):
     reason: str
     merged_at: datetime
     merged_by_user_id: int | None
+    merged_by_institution_id: int | None
     undone_at: datetime | None
     undone_by_user_id: int | None
     undo_reason: str

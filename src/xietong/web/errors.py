@@ -181,7 +181,8 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status_code, ("error", N_("The request is not valid."))
         )
         headers = dict(exc.headers) if exc.headers else None
-        field = "body" if exc.status_code == 413 else None
+        # FastAPI's only 400 is a body it could not parse (bytes that are not UTF-8 JSON).
+        field = "body" if exc.status_code in (400, 413) else None
         return render_error(request, exc.status_code, code, message, field, headers=headers)
 
     @app.exception_handler(PageRedirect)

@@ -9,14 +9,16 @@ from xietong.web.pages import admin_audit as admin_audit_pages
 from xietong.web.pages import admin_users as admin_users_pages
 from xietong.web.pages import auth as auth_pages
 from xietong.web.pages import directory as directory_pages
-from xietong.web.pages import directory_forms
+from xietong.web.pages import directory_forms, patient_forms
 from xietong.web.pages import documents as document_pages
 from xietong.web.pages import home as home_pages
+from xietong.web.pages import patients as patient_pages
 from xietong.web.routes import audit as audit_routes
 from xietong.web.routes import auth as auth_routes
 from xietong.web.routes import directory as directory_routes
 from xietong.web.routes import documents as document_routes
 from xietong.web.routes import health
+from xietong.web.routes import patients as patients_routes
 from xietong.web.routes import records as records_routes
 from xietong.web.routes import users as users_routes
 
@@ -30,8 +32,9 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(users_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(directory_routes.router)
-    app.include_router(document_routes.router)
+    app.include_router(patients_routes.router)
     app.include_router(records_routes.router)
+    app.include_router(document_routes.router)
     app.include_router(auth_pages.router)
     app.include_router(home_pages.router)
     app.include_router(account_pages.router)
@@ -40,4 +43,7 @@ def include_routers(app: FastAPI) -> None:
     # The forms first: /institutions/new must not be taken for an institution id.
     app.include_router(directory_forms.router)
     app.include_router(directory_pages.router)
+    # The forms first: /patients/new must not be taken for a patient id.
+    app.include_router(patient_forms.router)
+    app.include_router(patient_pages.router)
     app.include_router(document_pages.router)
