@@ -179,10 +179,13 @@ def test_break_glass_opens_everything_with_the_reason_audited(
     assert row.purpose == "complaint 2026-118 investigation"
 
 
+# A stand-in item kind (the records domain registers the real ones): item id → (patient id,
+# holding institution id), filled by the test.
+_STAND_IN_ITEMS: dict[int, tuple[int, int | None]] = {}
+
+
 def _items_resolver(db: Session, item_id: int) -> tuple[int, int | None] | None:
-    # A stand-in item kind whose items all belong to patient `item_id // 1000` at the
-    # institution `item_id % 1000` (the records domain registers the real ones).
-    return (item_id // 1000, item_id % 1000)
+    return _STAND_IN_ITEMS.get(item_id)
 
 
 def test_grants_open_exactly_what_they_grant_until_expiry_or_revocation(
@@ -190,8 +193,9 @@ def test_grants_open_exactly_what_they_grant_until_expiry_or_revocation(
 ) -> None:
     register_item_kind("test_item", _items_resolver)
     patient = register_patient(db, world.village_doctor, pii, _male()).patient
-    own_item = patient.id * 1000 + world.village.id
-    other_item = patient.id * 1000 + world.county.id
+    own_item, other_item = 1, 2
+    _STAND_IN_ITEMS[own_item] = (patient.id, world.village.id)
+    _STAND_IN_ITEMS[other_item] = (patient.id, world.county.id)
     expires = now() + timedelta(days=2)
     grant = create_grant(
         db,
