@@ -247,7 +247,7 @@ def test_bad_list_parameters(
     [
         ({"date_from": "2026-10-02", "date_to": "2026-10-01"}, "date_to", "end_before_start"),
         ({"date_from": "yesterday"}, "date_from", None),
-        ({"kind": "document"}, "kind.0", None),
+        ({"kind": "photo"}, "kind.0", None),
         ({"institution_id": 2**31}, "institution_id", None),
         ({"abnormal_only": "x"}, "abnormal_only", None),
         ({"limit": 0}, "limit", None),

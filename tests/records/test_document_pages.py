@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.helpers import csrf_from, page_login
-from tests.records.test_documents import Setup, phone_photo
+from tests.records.test_documents import Setup, pdf_bytes, phone_photo
 from xietong.records.document_models import ClinicalDocument
 
 
@@ -66,3 +66,18 @@ def test_another_institution_cannot_open_the_form_or_the_viewer(
     page_login(client, s.stranger.username)
     assert client.get(f"/patients/{s.patient.id}/documents/new").status_code == 404
     assert client.get(f"/documents/{doc['id']}").status_code == 404
+
+
+def test_the_viewer_shows_photos_inline_and_links_pdfs(
+    db: Session, app: FastAPI, client: TestClient
+) -> None:
+    s = Setup(db, app, client)
+    doc = s.upload(
+        [("p.jpg", phone_photo(), "image/jpeg"), ("scan.pdf", pdf_bytes(3), "application/pdf")]
+    ).json()
+    page_login(client, s.doctor.username)
+    viewer = client.get(f"/documents/{doc['id']}", headers={"Accept-Language": "en"})
+    assert viewer.status_code == 200
+    assert f'<img src="/api/v1/documents/{doc["id"]}/pages/1"' in viewer.text
+    assert "Open the PDF (3 pages)" in viewer.text
+    assert viewer.headers["cache-control"] == "no-store"

@@ -293,3 +293,19 @@ def test_entered_in_error_keeps_the_document_readable(s: Setup) -> None:
         headers=s.auth,
     )
     assert refused.status_code == 409
+
+
+def test_documents_are_on_the_timeline_with_their_thumbnail(s: Setup) -> None:
+    doc = s.upload([("p.jpg", phone_photo(), "image/jpeg")], document_date="2026-11-18").json()
+    timeline = s.client.get(
+        f"/api/v1/patients/{s.patient.id}/timeline",
+        params={"kind": "document"},
+        headers={**s.auth, "Accept-Language": "zh-CN"},
+    ).json()
+    assert timeline["total"] == 1
+    item = timeline["items"][0]
+    assert (item["kind"], item["id"], item["date"]) == ("document", doc["id"], "2026-11-18")
+    assert item["label"] == "出院小结"
+    assert item["thumbnail_url"] == doc["thumbnail_url"]
+    hidden = s.client.get(f"/api/v1/patients/{s.patient.id}/timeline", headers=s.stranger_auth)
+    assert hidden.status_code == 404

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from xietong.core.clock import now
 from xietong.core.db import Base, UTCDateTime
+from xietong.core.errors import N_
 
 DOCUMENT_TYPES = (
     "admission_note",
@@ -32,6 +33,15 @@ DOCUMENT_TYPES = (
     "prescription",
     "other",
 )
+
+DOC_TYPE_LABELS: dict[str, str] = {
+    "admission_note": N_("Admission note"),
+    "discharge_summary": N_("Discharge summary"),
+    "lab_report": N_("Lab report"),
+    "exam_report": N_("Examination report"),
+    "prescription": N_("Prescription"),
+    "other": N_("Other document"),
+}
 
 
 class ClinicalDocument(Base):

@@ -38,14 +38,6 @@ from xietong.records.document_models import ClinicalDocument, DocumentPage
 from xietong.records.service.common import own_encounter
 
 ITEM_KIND = "document"
-DOC_TYPE_LABELS: dict[str, str] = {
-    "admission_note": N_("Admission note"),
-    "discharge_summary": N_("Discharge summary"),
-    "lab_report": N_("Lab report"),
-    "exam_report": N_("Examination report"),
-    "prescription": N_("Prescription"),
-    "other": N_("Other document"),
-}
 MAX_PAGES_PER_DOCUMENT = 50
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from xietong.core.errors import N_
+from xietong.records.document_models import DOC_TYPE_LABELS
 from xietong.records.models import (
     Allergy,
     Diagnosis,
@@ -122,6 +123,8 @@ ABNORMAL = frozenset({"H", "L", "HH", "LL", "A"})
 
 def code_label(kind: str, code: str) -> str:
     """The msgid of a record's code ("exam" is a visit kind, and an order kind too)."""
+    if kind == "document":
+        return DOC_TYPE_LABELS.get(code, code)
     if kind == RecordKind.MEDICATION and code == "exam":
         return CODE_LABELS["exam_order"]
     return CODE_LABELS.get(code) or KIND_LABELS.get(code, code)

@@ -363,6 +363,7 @@ class TimelineEntryOut(BaseModel):
     title: str
     detail: str
     abnormal_flag: str | None
+    thumbnail_url: str | None = None  # documents: the first page's thumbnail
 
 
 class TimelinePage(BaseModel):

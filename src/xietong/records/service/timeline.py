@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 from xietong.access import audit
 from xietong.access.principal import Principal
 from xietong.core.errors import N_, Invalid
+from xietong.directory.models import Institution
 from xietong.patients.access import ChartAccess, access_patient
 from xietong.records import rules
+from xietong.records.document_models import ClinicalDocument, DocumentPage
 from xietong.records.kinds import ABNORMAL, MODELS, RecordKind
 from xietong.records.models import EntryColumns
 from xietong.records.service.common import NameBook, visible_clause
@@ -28,11 +30,13 @@ from xietong.records.service.entries import MAX_LIMIT, MAX_OFFSET
 FLAGGED_KINDS = frozenset({RecordKind.LAB_RESULT, RecordKind.VITAL_SIGN})
 PRECISE_KINDS = FLAGGED_KINDS  # recorded to the minute; the others to the day
 DETAIL_MAX = 200
+DOCUMENT = "document"  # the item kind of clinical documents (records.documents)
 
 
 @dataclass(frozen=True)
 class TimelineQuery:
     kinds: frozenset[RecordKind] = field(default_factory=lambda: frozenset(RecordKind))
+    documents: bool = True  # documents (photos, scans, PDFs) on the timeline too
     institution_id: int | None = None
     date_from: date | None = None  # China dates, both ends included
     date_to: date | None = None
@@ -63,6 +67,7 @@ class TimelineEntry:
     title: str
     detail: str
     abnormal_flag: str | None
+    thumbnail_url: str | None = None  # documents: the first page's thumbnail
 
     @property
     def date(self) -> date:
@@ -87,6 +92,23 @@ def _select(kind: RecordKind, chart: ChartAccess, q: TimelineQuery) -> Select[An
     return stmt
 
 
+def _documents_select(chart: ChartAccess, q: TimelineQuery) -> Select[Any, int, datetime]:
+    model = cast(type[EntryColumns], ClinicalDocument)
+    stmt: Select[Any, int, datetime] = select(
+        literal_column(f"'{DOCUMENT}'").label("kind"),
+        ClinicalDocument.id.label("id"),
+        ClinicalDocument.effective_at.label("at"),
+    ).where(visible_clause(model, DOCUMENT, chart), ClinicalDocument.status == "current")
+    if q.institution_id is not None:
+        stmt = stmt.where(ClinicalDocument.institution_id == q.institution_id)
+    if q.date_from is not None:
+        stmt = stmt.where(ClinicalDocument.effective_at >= rules.start_of_day(q.date_from))
+    if q.date_to is not None:
+        end = rules.start_of_day(q.date_to + timedelta(days=1))
+        stmt = stmt.where(ClinicalDocument.effective_at < end)
+    return stmt
+
+
 def timeline(
     session: Session,
     principal: Principal,
@@ -102,10 +124,13 @@ def timeline(
         for k in RecordKind
         if k in query.kinds and (not query.abnormal_only or k in FLAGGED_KINDS)
     ]
+    selects = [_select(k, chart, query) for k in kinds]
+    if query.documents and not query.abnormal_only:
+        selects.append(_documents_select(chart, query))
     entries: list[TimelineEntry] = []
     total = 0
-    if kinds:
-        union = union_all(*(_select(k, chart, query) for k in kinds)).subquery()
+    if selects:
+        union = union_all(*selects).subquery()
         total = session.execute(select(func.count()).select_from(union)).scalar_one()
         page = session.execute(
             select(union.c.kind, union.c.id)
@@ -113,7 +138,7 @@ def timeline(
             .limit(query.limit)
             .offset(query.offset)
         ).all()
-        entries = _load(session, chart, [(RecordKind(k), i) for k, i in page])
+        entries = _load(session, chart, [(k, i) for k, i in page])
     audit.record(
         session,
         principal,
@@ -125,19 +150,23 @@ def timeline(
     return entries, total
 
 
-def _load(
-    session: Session, chart: ChartAccess, page: list[tuple[RecordKind, int]]
-) -> list[TimelineEntry]:
+def _load(session: Session, chart: ChartAccess, page: list[tuple[str, int]]) -> list[TimelineEntry]:
+    documents = _load_documents(session, chart, [i for k, i in page if k == DOCUMENT])
     loaded: dict[tuple[RecordKind, int], EntryColumns] = {}
     for kind in RecordKind:
-        ids = [i for k, i in page if k is kind]
+        ids = [i for k, i in page if k == kind.value]
         if ids:
             model = MODELS[kind]
             for row in session.execute(select(model).where(model.id.in_(ids))).scalars():
                 loaded[(kind, row.id)] = row
     names = NameBook.load(session, loaded.values())
     result = []
-    for kind, item_id in page:
+    for kind_code, item_id in page:
+        if kind_code == DOCUMENT:
+            if item_id in documents:
+                result.append(documents[item_id])
+            continue
+        kind = RecordKind(kind_code)
         entry = loaded.get((kind, item_id))
         if entry is None or not chart.can_see(kind, entry.id, entry.institution_id):
             continue
@@ -157,6 +186,50 @@ def _load(
             )
         )
     return result
+
+
+def _load_documents(
+    session: Session, chart: ChartAccess, ids: list[int]
+) -> dict[int, TimelineEntry]:
+    if not ids:
+        return {}
+    docs = session.execute(select(ClinicalDocument).where(ClinicalDocument.id.in_(ids))).scalars()
+    shown = [d for d in docs if chart.can_see(DOCUMENT, d.id, d.institution_id)]
+    with_thumbs = set(
+        session.execute(
+            select(DocumentPage.document_id).where(
+                DocumentPage.document_id.in_([d.id for d in shown]),
+                DocumentPage.page_no == 1,
+                DocumentPage.thumb_blob_key.is_not(None),
+            )
+        ).scalars()
+    )
+    institutions: dict[int, str] = {
+        row.id: row.name
+        for row in session.execute(
+            select(Institution.id, Institution.name).where(
+                Institution.id.in_({d.institution_id for d in shown})
+            )
+        )
+    }
+    return {
+        d.id: TimelineEntry(
+            kind=DOCUMENT,
+            id=d.id,
+            at=d.effective_at,
+            precise=False,
+            institution_id=d.institution_id,
+            institution_name=institutions.get(d.institution_id, ""),
+            subtype=d.doc_type,
+            title=d.title,
+            detail=str(d.page_count),
+            abnormal_flag=None,
+            thumbnail_url=(
+                f"/api/v1/documents/{d.id}/pages/1/thumbnail" if d.id in with_thumbs else None
+            ),
+        )
+        for d in shown
+    }
 
 
 def _number(value: float | None) -> str:

@@ -33,9 +33,9 @@ from xietong.core.validation import MAX_ID, has_control_characters
 from xietong.directory.lookup import find_institution
 from xietong.patients.access import access_patient
 from xietong.records import documents as svc
-from xietong.records.document_models import DOCUMENT_TYPES
+from xietong.records.document_models import DOC_TYPE_LABELS, DOCUMENT_TYPES
 from xietong.web.deps import DbSession, PagePrincipal, services
-from xietong.web.templating import render
+from xietong.web.pages.patients_common import render_private
 
 router = APIRouter(include_in_schema=False)
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -59,7 +59,7 @@ def _failure(request: Request, session: Session, error: XietongError) -> dict[st
 
 def _doc_types(request: Request) -> list[tuple[str, str]]:
     locale = _locale(request)
-    return [(code, translate(locale, svc.DOC_TYPE_LABELS[code])) for code in DOCUMENT_TYPES]
+    return [(code, translate(locale, DOC_TYPE_LABELS[code])) for code in DOCUMENT_TYPES]
 
 
 def _files(form: FormData) -> list[svc.UploadedFile]:
@@ -125,7 +125,7 @@ def new_document(
     context = _form_context(request, session, principal, patient_id)
     context["values"] = {"document_date": now().date().isoformat(), "doc_type": "other"}
     context["request_id"] = new_token(12)  # a resubmitted form makes one document
-    return render(request, "records/document_form.html", context)
+    return render_private(request, "records/document_form.html", context)
 
 
 @router.post("/patients/{patient_id}/documents/new", response_class=HTMLResponse)
@@ -143,7 +143,7 @@ async def create_document(
         failure = _failure(request, session, exc)
         context = _form_context(request, session, principal, patient_id)
         values = {k: v for k, v in form.items() if isinstance(v, str)}
-        return render(
+        return render_private(
             request,
             "records/document_form.html",
             {**context, **failure, "values": values},
@@ -166,7 +166,7 @@ def _viewer_context(
         "pages": opened.pages,
         "patient": patient,
         "institution": institution,
-        "doc_type_label": translate(_locale(request), svc.DOC_TYPE_LABELS[document.doc_type]),
+        "doc_type_label": translate(_locale(request), DOC_TYPE_LABELS[document.doc_type]),
         "is_holder": principal.institution_id == document.institution_id,
     }
 
@@ -175,7 +175,7 @@ def _viewer_context(
 def view_document(
     request: Request, session: DbSession, principal: PagePrincipal, document_id: Id
 ) -> Response:
-    return render(
+    return render_private(
         request, "records/document.html", _viewer_context(request, session, principal, document_id)
     )
 
@@ -191,7 +191,7 @@ async def add_pages(
     except FORM_ERRORS as exc:
         failure = _failure(request, session, exc)
         context = _viewer_context(request, session, principal, document_id)
-        return render(
+        return render_private(
             request,
             "records/document.html",
             {**context, **failure},
@@ -211,7 +211,7 @@ async def entered_in_error(
     except FORM_ERRORS as exc:
         failure = _failure(request, session, exc)
         context = _viewer_context(request, session, principal, document_id)
-        return render(
+        return render_private(
             request,
             "records/document.html",
             {**context, **failure},

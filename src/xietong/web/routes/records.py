@@ -10,7 +10,7 @@ call one use case and answer. A platform admin opens a chart with a stated reaso
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
@@ -84,8 +84,16 @@ class ListParams(StrictModel):
     include_errors: bool = False
 
 
+# What the timeline can show: the record kinds and documents.
+TimelineKind = Literal[
+    "encounter", "diagnosis", "lab_result", "medication", "vital_sign", "allergy", "document"
+]
+if set(get_args(TimelineKind)) != {*(k.value for k in RecordKind), "document"}:
+    raise RuntimeError("TimelineKind must list every RecordKind and document")
+
+
 class TimelineParams(StrictModel):
-    kind: list[RecordKind] = Field(default_factory=list, max_length=len(RecordKind))
+    kind: list[TimelineKind] = Field(default_factory=list, max_length=len(RecordKind) + 1)
     institution_id: Id | None = None
     date_from: date | None = None
     date_to: date | None = None
@@ -344,7 +352,10 @@ def get_timeline(
     reason: AccessReason,
 ) -> TimelinePage:
     query = svc.TimelineQuery(
-        kinds=frozenset(params.kind) if params.kind else frozenset(RecordKind),
+        kinds=frozenset(RecordKind(k) for k in params.kind if k != "document")
+        if params.kind
+        else frozenset(RecordKind),
+        documents=not params.kind or "document" in params.kind,
         institution_id=params.institution_id,
         date_from=params.date_from,
         date_to=params.date_to,
@@ -370,6 +381,7 @@ def get_timeline(
                 title=row.title or label,
                 detail=row.detail,
                 abnormal_flag=row.abnormal_flag,
+                thumbnail_url=row.thumbnail_url,
             )
         )
     return TimelinePage(items=items, total=total, limit=params.limit, offset=params.offset)
