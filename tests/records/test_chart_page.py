@@ -48,7 +48,7 @@ def test_the_timeline_shows_documents_with_thumbnails_and_flags_abnormal_labs(
 
 
 def test_filters_narrow_the_timeline(db: Session, app: FastAPI, client: TestClient) -> None:
-    s, doc_id, lab_id = _setup(db, app, client)
+    s, doc_id, _lab_id = _setup(db, app, client)
     only_docs = _chart(s, kind="document")
     assert f'data-id="{doc_id}"' in only_docs
     assert 'data-kind="lab_result"' not in only_docs
