@@ -44,6 +44,7 @@ LANG_USER = Account("e2e.lang", "李语言", Role.LEARNER)
 MOBILE_USER = Account("e2e.mobile", "王移动", Role.APPLICANT_DOCTOR)
 SEARCHER = Account("e2e.searcher", "赵检索", Role.APPLICANT_DOCTOR)
 EXPERT = Account("e2e.expert", "欧阳心远", Role.EXPERT)
+CHART_USER = Account("e2e.chart", "孙记录", Role.APPLICANT_DOCTOR)
 
 PROVINCIAL_CODE = "E2E-PROV-1"
 COUNTY_CODE = "E2E-CNTY-1"
@@ -99,7 +100,7 @@ def seed(session: Session) -> None:
             ),
         ]
     )
-    for account in (DOCTOR, LANG_USER, MOBILE_USER, SEARCHER):
+    for account in (DOCTOR, LANG_USER, MOBILE_USER, SEARCHER, CHART_USER):
         identity.create_user(
             session,
             username=account.username,
