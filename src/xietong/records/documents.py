@@ -186,15 +186,9 @@ def upload_document(
         session, principal, patient_id, action="document.create", field="patient_id"
     )
     institution_id = _recording_institution(principal)
-    if meta.client_request_id:
-        earlier = session.execute(
-            select(ClinicalDocument).where(
-                ClinicalDocument.institution_id == institution_id,
-                ClinicalDocument.client_request_id == meta.client_request_id,
-            )
-        ).scalar_one_or_none()
-        if earlier is not None:
-            return earlier, False
+    earlier = _by_request(session, institution_id, meta.client_request_id)
+    if earlier is not None:
+        return earlier, False
     _check_meta(session, principal, chart, meta)
     vetted = _vet_all(files, limits)
     document = ClinicalDocument(
@@ -216,7 +210,11 @@ def upload_document(
             session.add(document)
             session.flush()
     except IntegrityError:
-        raise Conflict(code="duplicate_request", field="client_request_id") from None
+        # A concurrent retry of the same request inserted first: answer with its document.
+        winner = _by_request(session, institution_id, meta.client_request_id)
+        if winner is None:
+            raise
+        return winner, False
     _store_pages(session, blobs, principal, document, files, vetted)
     link_institution(session, patient.id, institution_id, "treated")
     audit.record(
@@ -300,6 +298,19 @@ def mark_entered_in_error(
             purpose=reason[:200],
         )
     return document
+
+
+def _by_request(
+    session: Session, institution_id: int, client_request_id: str | None
+) -> ClinicalDocument | None:
+    if not client_request_id:
+        return None
+    return session.execute(
+        select(ClinicalDocument).where(
+            ClinicalDocument.institution_id == institution_id,
+            ClinicalDocument.client_request_id == client_request_id,
+        )
+    ).scalar_one_or_none()
 
 
 def _recording_institution(principal: Principal) -> int:
