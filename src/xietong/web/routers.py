@@ -14,6 +14,7 @@ from xietong.web.pages import directory_forms, patient_forms
 from xietong.web.pages import documents as document_pages
 from xietong.web.pages import home as home_pages
 from xietong.web.pages import patients as patient_pages
+from xietong.web.pages import record_forms as record_form_pages
 from xietong.web.routes import audit as audit_routes
 from xietong.web.routes import auth as auth_routes
 from xietong.web.routes import directory as directory_routes
@@ -44,6 +45,10 @@ def include_routers(app: FastAPI) -> None:
     # The forms first: /institutions/new must not be taken for an institution id.
     app.include_router(directory_forms.router)
     app.include_router(directory_pages.router)
+    # The record forms and entry pages before any other /records/{kind}/{id}-like page
+    # (/records/icd10-options is a fragment, not an entry). /patients/{id}/records/new
+    # has four segments: no other patient page takes it.
+    app.include_router(record_form_pages.router)
     # The forms first: /patients/new must not be taken for a patient id.
     app.include_router(patient_forms.router)
     app.include_router(patient_pages.router)
