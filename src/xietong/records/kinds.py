@@ -45,7 +45,7 @@ KIND_LABELS: dict[str, str] = {
     RecordKind.LAB_RESULT: N_("Lab result"),
     RecordKind.MEDICATION: N_("Order"),
     RecordKind.VITAL_SIGN: N_("Vital sign"),
-    RecordKind.ALLERGY: N_("Allergy"),
+    RecordKind.ALLERGY: N_("Allergy history"),
 }
 
 # The labels of every code a record carries, for pages and the timeline (translated at the
@@ -68,11 +68,11 @@ CODE_LABELS: dict[str, str] = {
     "procedure": N_("Procedure"),
     "nursing": N_("Nursing"),
     "exam_order": N_("Examination"),
-    "active": N_("Active"),
+    "active": N_("In effect"),  # orders and allergies ("Active" is an account status)
     "completed": N_("Completed"),
     "stopped": N_("Stopped"),
     "cancelled": N_("Cancelled"),
-    "inactive": N_("Inactive"),
+    "inactive": N_("No longer in effect"),
     # routes
     "oral": N_("Oral"),
     "iv": N_("Intravenous"),
