@@ -203,8 +203,13 @@ def _in_days(days: int) -> str:
     return (now() + timedelta(days=days)).isoformat()
 
 
+# A stand-in item kind of its own (test_registration_access has another): item id →
+# (patient id, holding institution id), filled by the test.
+_MERGE_TEST_ITEMS: dict[int, tuple[int, int | None]] = {}
+
+
 def _item_resolver(db: Session, item_id: int) -> tuple[int, int | None] | None:
-    return (item_id // 1000, item_id % 1000)
+    return _MERGE_TEST_ITEMS.get(item_id)
 
 
 def test_grants_create_list_read_revoke(client: TestClient, db: Session, api: Api) -> None:
@@ -240,15 +245,16 @@ def test_grants_create_list_read_revoke(client: TestClient, db: Session, api: Ap
 def test_an_items_grant_shows_the_header_but_not_full_numbers(
     client: TestClient, db: Session, api: Api
 ) -> None:
-    register_item_kind("test_item", _item_resolver)
+    register_item_kind("merge_test_item", _item_resolver)
     patient = register(client, api.village_doctor, MALE)
+    _MERGE_TEST_ITEMS[1] = (patient, api.village.id)
     created = _grant(
         client,
         api.village_doctor,
         patient_id=patient,
         grantee_user_id=api.users["other_doctor"].id,
         scope="items",
-        items=[{"kind": "test_item", "id": patient * 1000 + api.village.id}],
+        items=[{"kind": "merge_test_item", "id": 1}],
     )
     assert created.status_code == 201, created.text
     header = client.get(f"{URL}/{patient}", headers=api.other_doctor)

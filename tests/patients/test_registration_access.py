@@ -191,7 +191,7 @@ def _items_resolver(db: Session, item_id: int) -> tuple[int, int | None] | None:
 def test_grants_open_exactly_what_they_grant_until_expiry_or_revocation(
     db: Session, world: World, pii: PiiProtector
 ) -> None:
-    register_item_kind("test_item", _items_resolver)
+    register_item_kind("access_test_item", _items_resolver)
     patient = register_patient(db, world.village_doctor, pii, _male()).patient
     own_item, other_item = 1, 2
     _STAND_IN_ITEMS[own_item] = (patient.id, world.village.id)
@@ -204,15 +204,15 @@ def test_grants_open_exactly_what_they_grant_until_expiry_or_revocation(
             patient_id=patient.id,
             grantee_institution_id=world.other.id,
             scope="items",
-            items=[{"kind": "test_item", "id": own_item}],  # type: ignore[list-item]
+            items=[{"kind": "access_test_item", "id": own_item}],  # type: ignore[list-item]
             purpose="remote consultation",
             expires_at=expires,
         ),
     )
     chart = resolve_access(db, world.other_doctor, patient.id)
     assert chart is not None
-    assert chart.can_see("test_item", own_item, world.village.id)
-    assert not chart.can_see("test_item", other_item, world.county.id)
+    assert chart.can_see("access_test_item", own_item, world.village.id)
+    assert not chart.can_see("access_test_item", other_item, world.county.id)
     assert not chart.open_institutions
     # The village doctor cannot share an item the village cannot see itself.
     with pytest.raises(Invalid) as caught:
@@ -223,7 +223,7 @@ def test_grants_open_exactly_what_they_grant_until_expiry_or_revocation(
                 patient_id=patient.id,
                 grantee_institution_id=world.other.id,
                 scope="items",
-                items=[{"kind": "test_item", "id": other_item}],  # type: ignore[list-item]
+                items=[{"kind": "access_test_item", "id": other_item}],  # type: ignore[list-item]
                 purpose="remote consultation",
                 expires_at=expires,
             ),
