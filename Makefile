@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export XIETONG_DATA_DIR ?= var
 
-.PHONY: run serve install migrate demo-data demo-province test test-pg lint format messages browser-deps bench-demo-data clean
+.PHONY: run serve install migrate demo-data demo-province test test-pg lint format messages browser-deps bench-demo-data bench-uploads clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ messages: $(STAMP)
 
 bench-demo-data: $(STAMP)
 	$(PY) bench/demo_data_province.py
+
+## Vetting uploaded photos, scans and PDFs against the bare Pillow/pypdf work
+bench-uploads: $(STAMP)
+	$(PY) bench/uploads.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
