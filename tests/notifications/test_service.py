@@ -214,3 +214,12 @@ def test_an_event_per_notification_after_commit(db: Session, site: Site) -> None
         bus._handlers[svc.EVENT_CREATED].remove(seen.append)
     assert sorted(e.payload["notification_id"] for e in seen) == sorted(ids)
     assert {e.payload["recipient_user_id"] for e in seen} == {site.coord1.id, site.coord2.id}
+
+
+def test_deactivated_and_unknown_accounts_are_skipped(db: Session, site: Site) -> None:
+    site.coord2.is_active = False
+    db.flush()
+    ids = send(db, [site.coord1.id, site.coord2.id, 999_999])
+    rows = db.scalars(select(Notification).where(Notification.id.in_(ids))).all()
+    assert [r.recipient_user_id for r in rows] == [site.coord1.id]
+    assert send(db, [999_999], key="nobody") == []

@@ -119,7 +119,8 @@ def notify(
     ``title`` is an English msgid marked with ``N_()`` (``{name}`` placeholders filled from
     ``params`` at render time). A recipient who already has a notification with this
     ``dedupe_key`` gets no second one, even from a concurrent transaction. Nobody is
-    notified of their own action (``actor_user_id`` is left out of the recipients).
+    notified of their own action (``actor_user_id`` is left out of the recipients), nor is a
+    deactivated or unknown account.
     """
     _check_code(kind, "kind", 64)
     _check_code(subject.kind, "subject_kind", 32)
@@ -131,7 +132,15 @@ def notify(
     _check_text(dedupe_key, "dedupe_key", MAX_DEDUPE)
     check_link(link)
     clean = _check_params(params)
-    users = sorted({int(r) for r in recipients} - {actor_user_id})
+    wanted = {int(r) for r in recipients} - {actor_user_id}
+    if not wanted:
+        return []
+    # Deactivated (or unknown) accounts have nothing to act on.
+    users = list(
+        session.scalars(
+            select(User.id).where(User.id.in_(wanted), User.is_active.is_(True)).order_by(User.id)
+        )
+    )
     if not users:
         return []
     at = now()
