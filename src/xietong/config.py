@@ -66,7 +66,10 @@ class SecuritySettings(BaseSettings):
         description="Cipher for new identifier values; both are always readable.",
     )
     session_idle_minutes: int = Field(
-        default=30, ge=1, le=24 * 60, description="Idle logout of page sessions."
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="Idle logout of page sessions (background polls do not count as activity).",
     )
     session_absolute_hours: int = Field(
         default=12, ge=1, le=24 * 30, description="Longest life of a page session."

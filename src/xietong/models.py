@@ -13,6 +13,7 @@ from xietong.directory.models import (
     ServiceLink,
 )
 from xietong.identity.models import AuthSession, User, UserRole
+from xietong.notifications.models import Notification
 from xietong.patients.models import (
     ChartGrant,
     ChartGrantItem,
@@ -50,6 +51,7 @@ __all__ = [
     "Institution",
     "LabResult",
     "Medication",
+    "Notification",
     "Patient",
     "PatientIdentifier",
     "PatientInstitution",

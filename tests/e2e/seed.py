@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from xietong.config import load_settings
 from xietong.core.db import make_engine, make_session_factory, session_scope
+from xietong.core.errors import N_
 from xietong.directory.models import (
     Department,
     ExpertProfile,
@@ -26,6 +27,7 @@ from xietong.directory.models import (
 from xietong.directory.regions import load_regions
 from xietong.identity import service as identity
 from xietong.identity.roles import Role
+from xietong.notifications import service as notifications
 
 PASSWORD = "Xietong-E2E-2026"
 
@@ -101,7 +103,7 @@ def seed(session: Session) -> None:
         ]
     )
     for account in (DOCTOR, LANG_USER, MOBILE_USER, SEARCHER, CHART_USER):
-        identity.create_user(
+        created = identity.create_user(
             session,
             username=account.username,
             password=PASSWORD,
@@ -110,6 +112,18 @@ def seed(session: Session) -> None:
             policy=policy,
             institution_id=None if account.role is Role.LEARNER else county.id,
         )
+        if account is MOBILE_USER:
+            # Something to read on a phone: a long title must wrap, not scroll sideways.
+            notifications.notify(
+                session,
+                [created.id],
+                kind="e2e.welcome",
+                subject=notifications.Subject("user", created.id),
+                title=N_("Welcome, {name}"),
+                params={"name": "新安县人民医院远程会诊中心" * 4},
+                link="/account",
+                dedupe_key="e2e.welcome",
+            )
     identity.create_user(
         session,
         username=EXPERT.username,

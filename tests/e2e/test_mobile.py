@@ -41,3 +41,25 @@ def test_login_and_home_fit_a_phone(browsing: Browsing, live_server: LiveServer)
     toggle.tap()
     expect(nav).to_be_hidden()
     expect(toggle).to_have_attribute("aria-expanded", "false")
+
+
+def test_notification_centre_fits_a_phone(browsing: Browsing, live_server: LiveServer) -> None:
+    page = browsing.new_page(device_scale_factor=3, **PHONE)
+    sign_in(page, MOBILE_USER)
+    bell = page.locator("#notification-badge")
+    expect(bell).to_be_visible()
+    expect(bell.locator(".badge")).to_have_text("1")
+    assert horizontal_overflow(page) == 0
+
+    bell.tap()
+    expect(page).to_have_url(f"{live_server.url}/notifications")
+    item = page.locator("li.notif.unread")
+    expect(item).to_have_count(1)
+    assert horizontal_overflow(page) == 0
+
+    item.locator("a").tap()  # marked read, then on to its subject
+    expect(page).to_have_url(f"{live_server.url}/account")
+    expect(page.locator("#notification-badge .badge")).to_have_count(0)
+    page.goto("/notifications")
+    expect(page.locator("li.notif.read")).to_have_count(1)
+    assert horizontal_overflow(page) == 0

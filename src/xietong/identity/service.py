@@ -200,9 +200,12 @@ def open_session(
 
 
 def resolve_session(
-    session: Session, token: str, *, kind: str, policy: SecuritySettings
+    session: Session, token: str, *, kind: str, policy: SecuritySettings, touch: bool = True
 ) -> tuple[AuthSession, User] | None:
-    """The live session for a token, or None; an idle cookie session is ended here."""
+    """The live session for a token, or None; an idle cookie session is ended here.
+
+    ``touch=False`` reads the session without counting the request as activity: background
+    polls (the notification badge) must not keep an idle session alive forever."""
     if not token or len(token) > 128:
         return None
     row = session.execute(
@@ -220,7 +223,7 @@ def resolve_session(
     if user is None or not user.is_active:
         return None
     # Touch at most once a minute: fewer writes, same idle semantics.
-    if at - row.last_seen_at > timedelta(seconds=60):
+    if touch and at - row.last_seen_at > timedelta(seconds=60):
         row.last_seen_at = at
     return row, user
 

@@ -76,7 +76,7 @@ def _bearer(request: Request) -> str | None:
 
 
 def resolve_principal(
-    request: Request, session: Session, *, allow_mfa_pending: bool = False
+    request: Request, session: Session, *, allow_mfa_pending: bool = False, touch: bool = True
 ) -> Principal:
     cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
@@ -90,7 +90,7 @@ def resolve_principal(
         kind = "cookie"
     principal = ANONYMOUS
     if token:
-        found = identity.resolve_session(session, token, kind=kind, policy=policy)
+        found = identity.resolve_session(session, token, kind=kind, policy=policy, touch=touch)
         if found is not None and (allow_mfa_pending or not found[0].mfa_pending):
             principal = principal_for(session, found[1], client_address=address, session_kind=kind)
     if principal is ANONYMOUS:
@@ -121,6 +121,22 @@ def current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def polling_principal(
+    request: Request,
+    session: DbSession,
+    _token: Annotated[str | None, Depends(oauth2_scheme)] = None,
+) -> Principal:
+    """The signed-in user of a background poll: like :func:`current_principal`, but the
+    request does not count as activity, so it never extends an idle cookie session."""
+    principal = resolve_principal(request, session, touch=False)
+    if principal.user_id is None:
+        raise Unauthorized(headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+PollingPrincipal = Annotated[Principal, Depends(polling_principal)]
 OptionalPrincipal = Annotated[Principal, Depends(optional_principal)]
 
 TOTP_ENROLMENT_PAGE = "/account/totp?required=1"

@@ -13,6 +13,7 @@ from xietong.web.pages import directory as directory_pages
 from xietong.web.pages import directory_forms, patient_forms
 from xietong.web.pages import documents as document_pages
 from xietong.web.pages import home as home_pages
+from xietong.web.pages import notifications as notification_pages
 from xietong.web.pages import patients as patient_pages
 from xietong.web.pages import record_forms as record_form_pages
 from xietong.web.routes import audit as audit_routes
@@ -20,6 +21,7 @@ from xietong.web.routes import auth as auth_routes
 from xietong.web.routes import directory as directory_routes
 from xietong.web.routes import documents as document_routes
 from xietong.web.routes import health
+from xietong.web.routes import notifications as notification_routes
 from xietong.web.routes import patients as patients_routes
 from xietong.web.routes import records as records_routes
 from xietong.web.routes import users as users_routes
@@ -37,6 +39,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(patients_routes.router)
     app.include_router(records_routes.router)
     app.include_router(document_routes.router)
+    app.include_router(notification_routes.router)
     app.include_router(auth_pages.router)
     app.include_router(home_pages.router)
     app.include_router(account_pages.router)
@@ -54,3 +57,4 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(patient_pages.router)
     app.include_router(document_pages.router)
     app.include_router(chart_pages.router)
+    app.include_router(notification_pages.router)

@@ -9,10 +9,12 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import Session
 
 from xietong.access.principal import Principal
 from xietong.core.i18n import available, translations
 from xietong.core.masking import mask_phone, mask_resident_id
+from xietong.notifications import service as notifications
 from xietong.web.deps import CSRF_COOKIE, csrf_token, services
 from xietong.web.navigation import navigation_for
 
@@ -67,6 +69,15 @@ def page_context(request: Request) -> dict[str, Any]:
     }
 
 
+def _unread_notifications(request: Request, principal: Principal | None) -> int | None:
+    """The top bar's unread count, read in the request's unit of work (None without one:
+    the badge then loads itself)."""
+    session: Session | None = getattr(request.state, "db", None)
+    if session is None or principal is None or principal.user_id is None:
+        return None
+    return notifications.unread_count(session, principal)
+
+
 def render(
     request: Request,
     template: str,
@@ -77,6 +88,8 @@ def render(
 ) -> HTMLResponse:
     full = page_context(request)
     full.update(context or {})
+    if "unread_notifications" not in full:
+        full["unread_notifications"] = _unread_notifications(request, full["principal"])
     html = _env.get_template(template).render(full)
     response = HTMLResponse(html, status_code=status_code, headers=headers)
     _ensure_csrf_cookie(request, response)
@@ -108,4 +121,6 @@ def render_error_html(
         extra.setdefault("HX-Retarget", "#messages")
         extra.setdefault("HX-Reswap", "innerHTML")
     context = {"status": status, "code": code, "message": message, "field": field}
+    # The request's unit of work is over (rolled back): the badge loads its count itself.
+    context["unread_notifications"] = None
     return render(request, template, context, status_code=status, headers=extra)

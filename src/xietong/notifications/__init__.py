@@ -1,0 +1,1 @@
+"""In-app notifications: who has to act on what (docs/notifications.md)."""
