@@ -202,7 +202,16 @@ def submit(
     )
     c = opened.consultation
     if idempotency_key and c.idempotency_key == idempotency_key and c.state != "draft":
-        return c  # a retry of a submit that went through
+        # A retry of a submit that went through: answer with the consultation as it is.
+        audit.record(
+            session,
+            principal,
+            "consultation.read",
+            object_kind="consultation",
+            object_id=c.id,
+            detail={"retry": "submit"},
+        )
+        return c
     wf.WORKFLOW.apply(c.state, "submit", opened.roles)
     if not is_upward(session, c.applicant_institution_id, c.target_institution_id):
         raise Invalid(
