@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from tests.consultation.conftest import NOW, SETTINGS, Net, accept, audits, create, reach
 from tests.directory.conftest import bearer
+from xietong.cli import app as cli_app
+from xietong.cli import run_migrations
+from xietong.config import DatabaseSettings, Settings
 from xietong.consultation import service as svc
 from xietong.core import clock
 from xietong.core.workflow_events import WorkflowEvent
@@ -147,12 +152,33 @@ def test_a_late_acceptance_is_a_breach(db: Session, net: Net) -> None:
     assert "breach.accept_deadline" in list(events)
 
 
-def test_the_cli_job_runs_once(db: Session, net: Net) -> None:
-    assert datetime(2026, 1, 1, tzinfo=UTC) < NOW  # the job reads the wall clock: smoke only
-    from typer.testing import CliRunner
+def test_the_cli_job_runs_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`xietong jobs deadlines` against a migrated database of its own (the wall clock)."""
+    url = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
+    monkeypatch.setenv("XIETONG_DATABASE_URL", url)
+    run_migrations(Settings(data_dir=tmp_path, database=DatabaseSettings(url=url)))
+    result = CliRunner().invoke(cli_app, ["jobs", "deadlines"])
+    assert result.exit_code == 0, result.output
+    assert "expired 0" in result.output
 
-    from xietong.cli import app
 
-    result = CliRunner().invoke(app, ["jobs", "--help"])
-    assert result.exit_code == 0
-    assert "deadlines" in result.output
+def test_the_worklist_is_ordered_by_deadline(client: TestClient, db: Session, net: Net) -> None:
+    routine = create(db, net, submit=True)
+    emergency = create(db, net, submit=True, urgency="emergency")
+    urgent = create(db, net, submit=True, urgency="urgent")
+    for c in (routine, emergency, urgent):
+        accept(db, net, c)
+    db.commit()
+    work = client.get(API, params={"view": "worklist"}, headers=net.tokens["expert_b"]).json()
+    assert [i["id"] for i in work["items"]] == [emergency.id, urgent.id, routine.id]
+    inbox = client.get(
+        API, params={"view": "inbox", "state": "accepted"}, headers=net.tokens["coordinator"]
+    ).json()
+    assert inbox["total"] == 3
+    # Other centres' coordinators and experts have nothing.
+    for who, view in (("other_coordinator", "inbox"), ("other_expert", "worklist")):
+        r = client.get(API, params={"view": view}, headers=net.tokens[who])
+        assert r.json()["total"] == 0
+    # An expert's worklist is not theirs to read as a coordinator: 403.
+    r = client.get(API, params={"view": "inbox"}, headers=net.tokens["expert_b"])
+    assert r.status_code == 403
