@@ -1,4 +1,4 @@
-"""The ``xietong`` command: serve, migrate, demo-data, create-user, audit verify."""
+"""The ``xietong`` command: serve, migrate, demo-data, create-user, audit verify, jobs."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from xietong.identity.roles import Role
 app = typer.Typer(help="Xietong regional collaborative care platform.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+jobs_app = typer.Typer(help="Scheduled jobs, run once (cron or a systemd timer repeats them).")
+app.add_typer(jobs_app, name="jobs")
 console = Console()
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -137,6 +139,21 @@ def audit_verify() -> None:
         f"({result.checked} rows verified before it)"
     )
     raise typer.Exit(code=1)
+
+
+@jobs_app.command("deadlines")
+def jobs_deadlines() -> None:
+    """Expire consultations past their accept deadline; record every deadline breach."""
+    from xietong.consultation.service import expire_overdue
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    with session_scope(make_session_factory(engine)) as session:
+        run = expire_overdue(session)
+    console.print(
+        f"expired {len(run.expired)}; breaches: accept {len(run.accept_breaches)}, "
+        f"report {len(run.report_breaches)}"
+    )
 
 
 def _safe_url(url: str) -> str:

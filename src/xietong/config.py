@@ -147,6 +147,43 @@ class I18nSettings(BaseSettings):
     )
 
 
+class ConsultationSettings(BaseSettings):
+    """XIETONG_CONSULTATION_*: deadlines of remote consultations, per urgency, in minutes
+    from submission (docs/consultation.md), and how long shared material stays open."""
+
+    model_config = _section("XIETONG_CONSULTATION_")
+    emergency_accept_minutes: int = Field(
+        default=30, ge=1, le=100_000, description="An emergency request is accepted within this."
+    )
+    emergency_report_minutes: int = Field(
+        default=120, ge=1, le=100_000, description="An emergency request is reported within this."
+    )
+    urgent_accept_minutes: int = Field(
+        default=6 * 60, ge=1, le=100_000, description="An urgent request is accepted within this."
+    )
+    urgent_report_minutes: int = Field(
+        default=24 * 60, ge=1, le=100_000, description="An urgent request is reported within this."
+    )
+    routine_accept_minutes: int = Field(
+        default=24 * 60, ge=1, le=100_000, description="A routine request is accepted within this."
+    )
+    routine_report_minutes: int = Field(
+        default=48 * 60, ge=1, le=100_000, description="A routine request is reported within this."
+    )
+    grant_margin_hours: int = Field(
+        default=72,
+        ge=0,
+        le=24 * 90,
+        description="Shared material stays open this long after the report deadline.",
+    )
+
+    def deadlines(self, urgency: str) -> tuple[int, int]:
+        """(accept, report) minutes for an urgency."""
+        accept: int = getattr(self, f"{urgency}_accept_minutes")
+        report: int = getattr(self, f"{urgency}_report_minutes")
+        return accept, max(accept, report)
+
+
 class Settings(BaseSettings):
     """All settings. ``XIETONG_ENV`` and ``XIETONG_DATA_DIR`` sit at the top level."""
 
@@ -165,6 +202,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     upload: UploadSettings = Field(default_factory=UploadSettings)
     i18n: I18nSettings = Field(default_factory=I18nSettings)
+    consultation: ConsultationSettings = Field(default_factory=ConsultationSettings)
 
     @model_validator(mode="after")
     def _production_refuses_placeholders(self) -> Settings:

@@ -1,7 +1,16 @@
 """Every table of every domain, imported in one place for Alembic and the test database."""
 
 from xietong.access.models import AuditChainHead, AuditEvent
+from xietong.consultation.models import (
+    Consultation,
+    ConsultationAssignment,
+    ConsultationGrant,
+    ConsultationHistory,
+    ConsultationOpinion,
+    ConsultationReport,
+)
 from xietong.core.db import Base
+from xietong.core.workflow_events import WorkflowEvent
 from xietong.directory.models import (
     Department,
     ExpertAvailability,
@@ -42,6 +51,12 @@ __all__ = [
     "ChartGrant",
     "ChartGrantItem",
     "ClinicalDocument",
+    "Consultation",
+    "ConsultationAssignment",
+    "ConsultationGrant",
+    "ConsultationHistory",
+    "ConsultationOpinion",
+    "ConsultationReport",
     "Department",
     "Diagnosis",
     "DocumentPage",
@@ -64,4 +79,5 @@ __all__ = [
     "User",
     "UserRole",
     "VitalSign",
+    "WorkflowEvent",
 ]

@@ -18,6 +18,7 @@ from xietong.web.pages import patients as patient_pages
 from xietong.web.pages import record_forms as record_form_pages
 from xietong.web.routes import audit as audit_routes
 from xietong.web.routes import auth as auth_routes
+from xietong.web.routes import consultations as consultation_routes
 from xietong.web.routes import directory as directory_routes
 from xietong.web.routes import documents as document_routes
 from xietong.web.routes import health
@@ -40,6 +41,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(records_routes.router)
     app.include_router(document_routes.router)
     app.include_router(notification_routes.router)
+    app.include_router(consultation_routes.router)
     app.include_router(auth_pages.router)
     app.include_router(home_pages.router)
     app.include_router(account_pages.router)

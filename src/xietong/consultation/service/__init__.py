@@ -1,0 +1,66 @@
+"""The consultation's use cases. Services flush, never commit; each checks access and
+audits (docs/consultation.md)."""
+
+from xietong.consultation.service.common import Opened, open_consultation, parts_of
+from xietong.consultation.service.deadlines import (
+    DeadlineRun,
+    Recommendation,
+    expire_overdue,
+    recommend_experts,
+)
+from xietong.consultation.service.reports import (
+    amend_report,
+    canonical_content,
+    complete,
+    content_hash,
+    opinions,
+    reports,
+    sign_report,
+    write_opinion,
+)
+from xietong.consultation.service.requests import (
+    MAX_LIMIT,
+    Created,
+    accept,
+    consultation_out,
+    create_consultation,
+    get_consultation,
+    list_consultations,
+    resubmit,
+    schedule,
+    simple_action,
+    start,
+    submit,
+    summary_out,
+)
+
+__all__ = [
+    "MAX_LIMIT",
+    "Created",
+    "DeadlineRun",
+    "Opened",
+    "Recommendation",
+    "accept",
+    "amend_report",
+    "canonical_content",
+    "complete",
+    "consultation_out",
+    "content_hash",
+    "create_consultation",
+    "expire_overdue",
+    "get_consultation",
+    "list_consultations",
+    "open_consultation",
+    "opinions",
+    "parts_of",
+    "recommend_experts",
+    "reports",
+    "resubmit",
+    "schedule",
+    "sign_report",
+    "simple_action",
+    "start",
+    "submit",
+    "summary_out",
+    "write_opinion",
+]
