@@ -20,6 +20,7 @@ from xietong.consultation.models import (
     ConsultationGrant,
     ConsultationHistory,
 )
+from xietong.consultation.service.notices import notify_transition
 from xietong.core.clock import now
 from xietong.core.errors import Conflict
 from xietong.core.workflow import Move
@@ -206,4 +207,6 @@ def transition(
         object_id=c.id,
         detail={"from": move.source, "to": move.target},
     )
+    if action != "accept":  # accept notifies once its experts are assigned
+        notify_transition(session, c, action, move.source, principal.user_id)
     return move

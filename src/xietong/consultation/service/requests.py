@@ -33,6 +33,7 @@ from xietong.consultation.service.common import (
     record_breach,
     transition,
 )
+from xietong.consultation.service.notices import notify_transition
 from xietong.core.clock import now
 from xietong.core.errors import N_, Forbidden, Invalid
 from xietong.core.validation import as_utc
@@ -348,6 +349,7 @@ def accept(
             )
         )
     session.flush()
+    notify_transition(session, c, "accept", "submitted", principal.user_id)
     if late:
         record_breach(session, c, "accept", principal.user_id)
     return c

@@ -1,0 +1,120 @@
+"""Who is told about a consultation's transition, in the notification centre.
+
+Every event that needs someone's action notifies them (issue 4 point 6): a new or
+resubmitted request → the receiving centre's coordinators; an acceptance → the assigned
+experts (and the applicant learns it was accepted); returned for information, rejected,
+expired, report signed or amended → the applicant; scheduled or cancelled → everyone
+involved. Titles carry the consultation's number, never the patient's name: a notification
+list is not a place for personal data. Written in the transition's transaction, deduplicated
+per (consultation, transition), so a retried request never notifies twice.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from xietong.consultation.models import Consultation, ConsultationAssignment, ConsultationHistory
+from xietong.core.errors import N_
+from xietong.identity.roles import Role
+from xietong.notifications.service import Subject, notify, notify_role
+
+TITLES: dict[str, str] = {
+    "submit": N_("New consultation request #{id}"),
+    "resubmit": N_("Consultation request #{id} was resubmitted with more information"),
+    "accept": N_("Consultation #{id} was accepted"),
+    "assigned": N_("You are assigned to consultation #{id}"),
+    "assigned_lead": N_("You lead consultation #{id}"),
+    "return": N_("Consultation #{id} was returned for more information"),
+    "reject": N_("Consultation #{id} was rejected"),
+    "expire": N_("Consultation #{id} expired before it was accepted"),
+    "schedule": N_("Consultation #{id} is scheduled"),
+    "reschedule": N_("Consultation #{id} was rescheduled"),
+    "cancel": N_("Consultation #{id} was cancelled"),
+    "sign": N_("The report of consultation #{id} is ready"),
+    "amend": N_("The report of consultation #{id} was amended"),
+}
+
+
+def _experts(session: Session, consultation_id: int) -> list[tuple[int, bool]]:
+    rows = session.execute(
+        select(ConsultationAssignment.user_id, ConsultationAssignment.is_lead).where(
+            ConsultationAssignment.consultation_id == consultation_id
+        )
+    ).all()
+    return [(user_id, is_lead) for user_id, is_lead in rows]
+
+
+def _step(session: Session, consultation_id: int) -> int:
+    """The transition's number, so that each transition dedupes on its own."""
+    return len(
+        session.execute(
+            select(ConsultationHistory.id).where(
+                ConsultationHistory.consultation_id == consultation_id
+            )
+        ).all()
+    )
+
+
+def notify_transition(
+    session: Session, c: Consultation, action: str, source: str, actor_user_id: int | None
+) -> None:
+    """Notify whoever must act after ``action`` moved ``c`` from ``source``."""
+    step = _step(session, c.id)
+    subject = Subject("consultation", c.id)
+    # The consultation pages arrive with the next part of issue 4; until then the link
+    # opens the consultation in the JSON API (cookie sessions are accepted there).
+    link = f"/api/v1/consultations/{c.id}"
+    params: dict[str, str | int] = {"id": c.id}
+
+    def tell(users: list[int], key: str) -> None:
+        notify(
+            session,
+            users,
+            kind=f"consultation.{key}",
+            subject=subject,
+            title=TITLES[key],
+            params=params,
+            link=link,
+            dedupe_key=f"consultation:{c.id}:{step}:{key}",
+            actor_user_id=actor_user_id,
+        )
+
+    experts = _experts(session, c.id)
+    if action in ("submit", "resubmit"):
+        notify_role(
+            session,
+            c.target_institution_id,
+            Role.COORDINATOR,
+            kind=f"consultation.{action}",
+            subject=subject,
+            title=TITLES[action],
+            params=params,
+            link=link,
+            dedupe_key=f"consultation:{c.id}:{step}:{action}",
+            actor_user_id=actor_user_id,
+        )
+    elif action == "accept":
+        tell([c.applicant_user_id], "accept")
+        tell([u for u, lead in experts if not lead], "assigned")
+        tell([u for u, lead in experts if lead], "assigned_lead")
+    elif action in ("return", "reject", "expire", "sign", "amend"):
+        tell([c.applicant_user_id], action)
+    elif action in ("schedule", "reschedule"):
+        tell([c.applicant_user_id, *(u for u, _lead in experts)], action)
+    elif action == "cancel":
+        tell([u for u, _lead in experts], "cancel")
+        if source == "draft":
+            return  # the centre never saw it
+        notify_role(
+            session,
+            c.target_institution_id,
+            Role.COORDINATOR,
+            kind="consultation.cancel",
+            subject=subject,
+            title=TITLES["cancel"],
+            params=params,
+            link=link,
+            dedupe_key=f"consultation:{c.id}:{step}:cancel",
+            actor_user_id=actor_user_id,
+        )
