@@ -38,7 +38,7 @@ def test_the_lifecycle_notifies_whoever_must_act(db: Session, net: Net) -> None:
     row = db.execute(
         select(Notification).where(Notification.kind == "consultation.sign")
     ).scalar_one()
-    assert row.link == f"/api/v1/consultations/{c.id}"
+    assert row.link == f"/consultations/{c.id}"
     assert net.patient.name not in row.title + str(row.params)
     assert "expert_c" not in _inbox(db, net)  # not assigned, not told
 

@@ -62,9 +62,7 @@ def notify_transition(
     """Notify whoever must act after ``action`` moved ``c`` from ``source``."""
     step = _step(session, c.id)
     subject = Subject("consultation", c.id)
-    # The consultation pages arrive with the next part of issue 4; until then the link
-    # opens the consultation in the JSON API (cookie sessions are accepted there).
-    link = f"/api/v1/consultations/{c.id}"
+    link = f"/consultations/{c.id}"
     params: dict[str, str | int] = {"id": c.id}
 
     def tell(users: list[int], key: str) -> None:

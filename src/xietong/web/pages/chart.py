@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from xietong.core.errors import N_, Forbidden, Invalid, XietongError
 from xietong.core.i18n import translate
 from xietong.core.validation import MAX_ID, has_control_characters
+from xietong.identity.roles import Role
 from xietong.patients import service as patient_service
 from xietong.records import rules
 from xietong.records import service as records
@@ -175,6 +176,8 @@ def chart_page(
         else None,
         "reason": reason or "",
         "can_record": principal.has(*records.RECORD_ROLES) and principal.institution_id is not None,
+        "can_request_consultation": principal.has(Role.APPLICANT_DOCTOR)
+        and principal.institution_id is not None,
         "record_kinds": [(k.value, translate(locale, KIND_LABELS[k.value])) for k in RecordKind],
         "error": translate(locale, error.message, **error.params) if error else None,
         "error_code": error.code if error else None,

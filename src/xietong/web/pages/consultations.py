@@ -1,0 +1,493 @@
+"""Consultation pages: the user's lists (my requests, the centre's inbox, the expert's
+worklist), one consultation with a form per action the user may take now, and the
+applicant's new-request form on a patient.
+
+Who may see or do what is decided by :mod:`xietong.consultation.service`; the forms post
+``csrf_token`` and redirect back (303), a refused form re-renders the page naming the
+field, 403/404 render the error page.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from xietong.access.principal import Principal
+from xietong.consultation import service as svc
+from xietong.consultation import workflow as wf
+from xietong.consultation.models import MODES, URGENCIES, ConsultationAssignment
+from xietong.consultation.schemas import (
+    AcceptIn,
+    AmendIn,
+    ConsultationIn,
+    NoteIn,
+    OpinionIn,
+    OptionalNoteIn,
+    RateIn,
+    ReportIn,
+    ResubmitIn,
+    ScheduleIn,
+)
+from xietong.core.errors import N_, Invalid, XietongError
+from xietong.core.i18n import translate
+from xietong.core.security import new_token
+from xietong.core.validation import MAX_ID, as_utc
+from xietong.directory.lookup import find_institution
+from xietong.directory.models import Institution, ServiceLink
+from xietong.directory.specialties import SPECIALTIES, specialty_label
+from xietong.identity.roles import Role
+from xietong.patients.access import access_patient
+from xietong.patients.models import Patient
+from xietong.records import service as records
+from xietong.records.rules import CHINA_TZ
+from xietong.web.deps import DbSession, PagePrincipal, services
+from xietong.web.navigation import NavItem, register
+from xietong.web.pages.forms import form_error, locale_of, parse
+from xietong.web.pages.patients_common import render_private
+
+router = APIRouter(include_in_schema=False)
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+register(
+    NavItem(
+        "consultations",
+        N_("Consultations"),
+        "/consultations",
+        roles=frozenset({str(Role.APPLICANT_DOCTOR), str(Role.COORDINATOR), str(Role.EXPERT)}),
+        order=30,
+    )
+)
+
+STATE_LABELS = {
+    "draft": N_("Draft"),
+    "submitted": N_("Submitted"),
+    "returned": N_("Returned for information"),
+    "resubmitted": N_("Resubmitted"),
+    "accepted": N_("Accepted"),
+    "scheduled": N_("Scheduled"),
+    "in_progress": N_("In progress"),
+    "report_signed": N_("Report signed"),
+    "completed": N_("Completed"),
+    "rejected": N_("Rejected"),
+    "cancelled": N_("Cancelled"),
+    "expired": N_("Expired"),
+}
+URGENCY_LABELS = {"routine": N_("Routine"), "urgent": N_("Urgent"), "emergency": N_("Emergency")}
+MODE_LABELS = {"async": N_("Asynchronous"), "live": N_("Live session")}
+ACTION_LABELS = {
+    "submit": N_("Submit"),
+    "resubmit": N_("Resubmit"),
+    "accept": N_("Accept"),
+    "return": N_("Return for information"),
+    "reject": N_("Reject"),
+    "cancel": N_("Cancel the request"),
+    "schedule": N_("Schedule"),
+    "reschedule": N_("Reschedule"),
+    "start": N_("Start"),
+    "expire": N_("Expired"),
+    "opinion": N_("Write my opinion"),
+    "sign": N_("Sign the report"),
+    "amend": N_("Amend the report"),
+    "complete": N_("Complete and rate"),
+}
+REASON_LABELS = {
+    "specialty_match": N_("specialty matches"),
+    "specialty_other": N_("another specialty"),
+    "no_window_before_deadline": N_("no hours before the deadline"),
+    "named_by_applicant": N_("named by the applicant"),
+    "available_windows": N_("{n} available windows"),
+    "open_load": N_("{n} open assignments"),
+}
+VIEWS: tuple[tuple[str, str, frozenset[str]], ...] = (
+    ("applicant", N_("My requests"), frozenset({str(Role.APPLICANT_DOCTOR)})),
+    ("inbox", N_("Inbox"), frozenset({str(Role.COORDINATOR)})),
+    ("worklist", N_("Worklist"), frozenset({str(Role.EXPERT)})),
+)
+Action = Literal[
+    "submit",
+    "resubmit",
+    "accept",
+    "return",
+    "reject",
+    "cancel",
+    "schedule",
+    "reschedule",
+    "start",
+    "opinion",
+    "sign",
+    "amend",
+    "complete",
+]
+ACTIONS = frozenset(Action.__args__)  # type: ignore[attr-defined]
+LIST_LIMIT = 100
+TIMELINE_LIMIT = 100  # the timeline's largest page
+
+
+def china_time(moment: datetime | None) -> str:
+    return as_utc(moment).astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def _labels(locale: str) -> dict[str, Any]:
+    def tr(table: dict[str, str]) -> dict[str, str]:
+        return {k: translate(locale, v) for k, v in table.items()}
+
+    return {
+        "state_labels": tr(STATE_LABELS),
+        "urgency_labels": tr(URGENCY_LABELS),
+        "mode_labels": tr(MODE_LABELS),
+        "action_labels": tr(ACTION_LABELS),
+        "china_time": china_time,
+        "specialty_name": lambda code: specialty_label(code, locale),
+    }
+
+
+# The lists ---------------------------------------------------------------------------------
+
+
+@router.get("/consultations", response_class=HTMLResponse)
+def consultation_list(request: Request, session: DbSession, principal: PagePrincipal) -> Response:
+    locale = locale_of(request)
+    tabs = [(code, label) for code, label, roles in VIEWS if roles & principal.roles]
+    chosen = request.query_params.get("view", "")
+    current = chosen if chosen in {code for code, _ in tabs} else (tabs[0][0] if tabs else "")
+    rows: list[dict[str, Any]] = []
+    total = 0
+    if current:
+        found, total = svc.list_consultations(session, principal, current, limit=LIST_LIMIT)  # type: ignore[arg-type]
+        names = _patient_names(session, [c.patient_id for c in found])
+        rows = [{"c": c, "patient_name": names.get(c.patient_id, "")} for c in found]
+    context = {
+        **_labels(locale),
+        "tabs": [(code, translate(locale, label)) for code, label in tabs],
+        "current": current,
+        "rows": rows,
+        "total": total,
+    }
+    return render_private(request, "consultations/list.html", context)
+
+
+def _patient_names(session: Session, ids: list[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    found = session.execute(select(Patient.id, Patient.name).where(Patient.id.in_(set(ids))))
+    return {int(pid): str(name) for pid, name in found}
+
+
+# One consultation --------------------------------------------------------------------------
+
+
+def _available(opened: svc.Opened) -> list[str]:
+    """The actions the user may take now (the services still decide when they post)."""
+    c = opened.consultation
+    found: list[str] = []
+    for t in wf.TRANSITIONS:
+        if t.source != c.state or not (t.roles & opened.roles) or t.action == "expire":
+            continue
+        if t.action == "schedule" and c.mode != "live":
+            continue
+        if t.action == "start" and c.state == "accepted" and c.mode != "async":
+            continue
+        if t.action not in found:
+            found.append(t.action)
+    if c.state == "in_progress" and wf.EXPERT in opened.roles:
+        found.insert(0, "opinion")
+    return found
+
+
+def _reason(locale: str, raw: str) -> str:
+    key, _sep, value = raw.partition(":")
+    label = REASON_LABELS.get(key)
+    if label is None:
+        return raw
+    return translate(locale, label, n=value) if value else translate(locale, label)
+
+
+def _shared(session: Session, items: list[dict[str, object]]) -> list[dict[str, Any]]:
+    shown = []
+    for item in items:
+        kind, ident = str(item.get("kind")), item.get("id")
+        href = f"/documents/{ident}" if kind == "document" else f"/records/{kind}/{ident}"
+        shown.append({"kind": kind, "id": ident, "href": href})
+    return shown
+
+
+def _detail_context(
+    request: Request, session: Session, principal: Principal, consultation_id: int
+) -> dict[str, Any]:
+    locale = locale_of(request)
+    opened = svc.get_consultation(session, principal, consultation_id)
+    out = svc.consultation_out(session, opened)
+    c = opened.consultation
+    opinion_rows = svc.opinions(session, principal, consultation_id)
+    report_rows = svc.reports(session, principal, consultation_id)
+    experts = {a.practitioner_id: a for a in _assignments(session, c.id)}
+    names = {a["practitioner_id"]: a["name"] for a in out["assignments"]}
+    actions = _available(opened)
+    recommendations: list[dict[str, Any]] = []
+    if "accept" in actions:
+        recommendations = [
+            {
+                "id": r.practitioner_id,
+                "name": r.name,
+                "score": r.score,
+                "reasons": [_reason(locale, x) for x in r.reasons],
+            }
+            for r in svc.recommend_experts(session, principal, consultation_id)
+        ]
+    mine = None
+    if opened.assignment is not None:
+        mine = next(
+            (o for o in opinion_rows if o.practitioner_id == opened.assignment.practitioner_id),
+            None,
+        )
+    target = find_institution(session, c.target_institution_id)
+    applicant = find_institution(session, c.applicant_institution_id)
+    patient = session.get(Patient, c.patient_id)
+    return {
+        **_labels(locale),
+        "c": c,
+        "out": out,
+        "patient_name": patient.name if patient else "",
+        "target": target,
+        "applicant": applicant,
+        "shared": _shared(session, c.shared_items),
+        "opinions": [
+            {"o": o, "name": names.get(o.practitioner_id, ""), "at": china_time(o.updated_at)}
+            for o in opinion_rows
+        ],
+        "reports": report_rows,
+        "names": names,
+        "experts": experts,
+        "actions": actions,
+        "recommendations": recommendations,
+        "my_opinion": mine.text if mine else "",
+        "latest": report_rows[0] if report_rows else None,
+        "values": {},
+    }
+
+
+def _assignments(session: Session, consultation_id: int) -> list[ConsultationAssignment]:
+    return list(
+        session.execute(
+            select(ConsultationAssignment)
+            .where(ConsultationAssignment.consultation_id == consultation_id)
+            .order_by(ConsultationAssignment.id)
+        ).scalars()
+    )
+
+
+@router.get("/consultations/{consultation_id}", response_class=HTMLResponse)
+def consultation_page(
+    request: Request, session: DbSession, principal: PagePrincipal, consultation_id: Id
+) -> Response:
+    context = _detail_context(request, session, principal, consultation_id)
+    return render_private(request, "consultations/detail.html", context)
+
+
+def _values(form: FormData) -> dict[str, Any]:
+    return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+
+
+def _scheduled_at(raw: str) -> str:
+    """A ``datetime-local`` value is China time."""
+    if not raw:
+        return raw
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise Invalid(
+            N_("Give a date and time."), code="invalid_datetime", field="scheduled_at"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=CHINA_TZ)
+    return moment.isoformat()
+
+
+def _report(values: dict[str, Any]) -> dict[str, Any]:
+    data = {
+        k: values.get(k, "")
+        for k in ("impression", "recommendations", "referral_institution_id", "reason")
+    }
+    data["referral_recommended"] = "true" if values.get("referral_recommended") else ""
+    return data
+
+
+def _act(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    consultation_id: int,
+    action: str,
+    form: FormData,
+) -> None:
+    values = _values(form)
+    settings = services(request).settings.consultation
+    if action == "submit":
+        svc.submit(session, principal, consultation_id, settings)
+    elif action == "resubmit":
+        data = parse(ResubmitIn, {k: values.get(k, "") for k in ResubmitIn.model_fields})
+        svc.resubmit(session, principal, consultation_id, data, settings)
+    elif action == "accept":
+        accept = {
+            "experts": form.getlist("experts"),
+            "lead": values.get("lead", ""),
+            "note": values.get("note", ""),
+        }
+        if not accept["experts"]:
+            raise Invalid(N_("Choose at least one expert."), code="missing", field="experts")
+        svc.accept(session, principal, consultation_id, parse(AcceptIn, accept))
+    elif action in ("return", "reject"):
+        note = parse(NoteIn, {"note": values.get("note", "")})
+        verb: Literal["return", "reject"] = "return" if action == "return" else "reject"
+        svc.simple_action(session, principal, consultation_id, verb, note.note)
+    elif action == "cancel":
+        optional = parse(OptionalNoteIn, {"note": values.get("note", "")})
+        svc.simple_action(session, principal, consultation_id, "cancel", optional.note)
+    elif action in ("schedule", "reschedule"):
+        when = _scheduled_at(str(values.get("scheduled_at", "")))
+        data_s = parse(ScheduleIn, {"scheduled_at": when, "note": values.get("note", "")})
+        step: Literal["schedule", "reschedule"] = (
+            "schedule" if action == "schedule" else "reschedule"
+        )
+        svc.schedule(session, principal, consultation_id, data_s, action=step)
+    elif action == "start":
+        svc.start(session, principal, consultation_id)
+    elif action == "opinion":
+        opinion = parse(OpinionIn, {"text": values.get("text", "")})
+        svc.write_opinion(session, principal, consultation_id, opinion)
+    elif action == "sign":
+        report = _report(values)
+        report.pop("reason")
+        svc.sign_report(session, principal, consultation_id, parse(ReportIn, report))
+    elif action == "amend":
+        svc.amend_report(session, principal, consultation_id, parse(AmendIn, _report(values)))
+    elif action == "complete":
+        rate = {"rating": values.get("rating", ""), "comment": values.get("comment", "")}
+        svc.complete(session, principal, consultation_id, parse(RateIn, rate))
+
+
+@router.post("/consultations/{consultation_id}/{action}", response_class=HTMLResponse)
+async def consultation_action(
+    request: Request,
+    session: DbSession,
+    principal: PagePrincipal,
+    consultation_id: Id,
+    action: Action,
+) -> Response:
+    form = await request.form()
+    try:
+        _act(request, session, principal, consultation_id, action, form)
+    except XietongError as exc:
+        failure = form_error(request, session, exc)
+        context = _detail_context(request, session, principal, consultation_id)
+        context.update(failure)
+        context["failed_action"] = action
+        context["values"] = _values(form)
+        return render_private(
+            request, "consultations/detail.html", context, status_code=int(failure["status"])
+        )
+    return RedirectResponse(f"/consultations/{consultation_id}", status_code=303)
+
+
+# A new request -----------------------------------------------------------------------------
+
+
+def _centres(session: Session, institution_id: int | None) -> list[tuple[int, str]]:
+    if institution_id is None:
+        return []
+    rows = session.execute(
+        select(Institution.id, Institution.name)
+        .join(ServiceLink, ServiceLink.centre_id == Institution.id)
+        .where(ServiceLink.applicant_id == institution_id, Institution.is_active.is_(True))
+        .order_by(Institution.name, Institution.id)
+    )
+    return [(int(i), str(n)) for i, n in rows]
+
+
+def _new_context(
+    request: Request, session: Session, principal: Principal, patient_id: int
+) -> dict[str, Any]:
+    locale = locale_of(request)
+    patient, _chart = access_patient(
+        session, principal, patient_id, action="consultation.form", field="patient_id"
+    )
+    entries, _total = records.timeline(
+        session, principal, patient_id, records.TimelineQuery(limit=TIMELINE_LIMIT)
+    )
+    return {
+        **_labels(locale),
+        "patient": patient,
+        "entries": [
+            {"key": f"{e.kind}:{e.id}", "date": e.date.isoformat(), "title": e.title, "e": e}
+            for e in entries
+        ],
+        "specialties": [(s.code, s.label(locale)) for s in SPECIALTIES],
+        "urgencies": [(u, translate(locale, URGENCY_LABELS[u])) for u in URGENCIES],
+        "modes": [(m, translate(locale, MODE_LABELS[m])) for m in MODES],
+        "centres": _centres(session, principal.institution_id),
+    }
+
+
+@router.get("/patients/{patient_id}/consultations/new", response_class=HTMLResponse)
+def new_consultation(
+    request: Request, session: DbSession, principal: PagePrincipal, patient_id: Id
+) -> Response:
+    context = _new_context(request, session, principal, patient_id)
+    context["values"] = {"urgency": "routine", "mode": "async", "shared": []}
+    context["request_key"] = new_token(12)
+    return render_private(request, "consultations/new.html", context)
+
+
+def _shared_items(form: FormData) -> list[dict[str, Any]]:
+    items = []
+    for raw in form.getlist("shared"):
+        kind, _sep, ident = str(raw).partition(":")
+        items.append({"kind": kind, "id": ident})
+    return items
+
+
+@router.post("/patients/{patient_id}/consultations/new", response_class=HTMLResponse)
+async def create_consultation(
+    request: Request, session: DbSession, principal: PagePrincipal, patient_id: Id
+) -> Response:
+    form = await request.form()
+    values = _values(form)
+    key = str(values.get("request_key", ""))[:64] or None
+    try:
+        data = parse(
+            ConsultationIn,
+            {
+                "patient_id": patient_id,
+                "purpose": values.get("purpose", ""),
+                "clinical_summary": values.get("clinical_summary", ""),
+                "questions": values.get("questions", ""),
+                "specialty": values.get("specialty", ""),
+                "urgency": values.get("urgency", ""),
+                "mode": values.get("mode", ""),
+                "target_institution_id": values.get("target_institution_id", ""),
+                "shared_items": _shared_items(form),
+                "submit": values.get("submit") == "now",
+            },
+        )
+        created = svc.create_consultation(
+            session,
+            principal,
+            data,
+            services(request).settings.consultation,
+            idempotency_key=key,
+        )
+    except XietongError as exc:
+        failure = form_error(request, session, exc)
+        context = _new_context(request, session, principal, patient_id)
+        values["shared"] = [str(s) for s in form.getlist("shared")]
+        context.update({**failure, "values": values, "request_key": key or new_token(12)})
+        return render_private(
+            request, "consultations/new.html", context, status_code=int(failure["status"])
+        )
+    return RedirectResponse(f"/consultations/{created.consultation.id}", status_code=303)
