@@ -4,6 +4,7 @@ through the page forms, 404 for an unrelated institution, a bad form naming its 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import httpx
 from fastapi import FastAPI
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from tests.consultation.conftest import Net, accept, create
 from tests.helpers import csrf_from, page_login
 from xietong.consultation.models import Consultation, ConsultationReport
+from xietong.core.validation import as_utc
 
 ZH = {"Accept-Language": "zh-CN"}
 
@@ -50,7 +52,8 @@ def test_each_party_sees_its_list_and_the_consultation(db: Session, app: FastAPI
         page = client.get(f"/consultations/{c.id}")
         assert page.status_code == 200
         assert "明确诊断" in page.text
-        assert f'href="/records/diagnosis/{net.shared.id}"' in page.text
+        assert f'href="/records/diagnosis/{net.shared.id}">诊断 #' in page.text
+        assert "c_coord" in page.text  # who accepted, in the history
         assert "张主任" in page.text
         assert "table-wrap" in page.text
     expert = _as(app, "c_expert_b")
@@ -138,7 +141,11 @@ def test_the_lifecycle_through_the_forms(db: Session, app: FastAPI, net: Net) ->
     db.refresh(c)
     assert c.state == "completed"
     assert c.rating == 4
-    assert "已完成" in applicant.get(url).text
+    final = applicant.get(url).text
+    assert "已完成" in final
+    assert "4 / 5" in final
+    assert "专家a意见" in final
+    assert 'action="/consultations/' not in final.split("<main", 1)[1]  # nothing left to do
 
 
 def test_a_bad_form_re_renders_naming_the_field(db: Session, app: FastAPI, net: Net) -> None:
@@ -168,3 +175,63 @@ def test_a_bad_form_re_renders_naming_the_field(db: Session, app: FastAPI, net: 
     )
     assert bad.status_code == 422
     assert 'data-field="target_institution_id"' in bad.text
+
+
+def test_a_live_consultation_is_scheduled_in_china_time(
+    db: Session, app: FastAPI, net: Net
+) -> None:
+    c = create(db, net, submit=True, mode="live")
+    accept(db, net, c)
+    db.commit()
+    url = f"/consultations/{c.id}"
+    coordinator = _as(app, "c_coord")
+    page = coordinator.get(url).text
+    assert f'action="{url}/start"' not in page
+    done = _post(coordinator, f"{url}/schedule", page, {"scheduled_at": "2026-11-21T10:00"})
+    assert done.status_code == 303, done.text
+    db.refresh(c)
+    assert c.scheduled_at is not None
+    assert as_utc(c.scheduled_at) == datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
+    assert "2026-11-21 10:00" in coordinator.get(url).text
+    expert = _as(app, "c_expert_b")
+    page = expert.get(url).text
+    assert _post(expert, f"{url}/start", page, {}).status_code == 303
+    db.refresh(c)
+    assert c.state == "in_progress"
+
+
+def test_a_draft_is_saved_then_submitted_or_cancelled(db: Session, app: FastAPI, net: Net) -> None:
+    applicant = _as(app, "c_applicant")
+    form = applicant.get(f"/patients/{net.patient.id}/consultations/new").text
+    saved = _post(
+        applicant,
+        f"/patients/{net.patient.id}/consultations/new",
+        form,
+        {
+            "purpose": "明确诊断",
+            "clinical_summary": "反复胸痛2周",
+            "questions": "是否需要冠脉造影？",
+            "specialty": "cardiology",
+            "urgency": "routine",
+            "mode": "async",
+            "target_institution_id": str(net.county.id),
+            "submit": "draft",
+        },
+    )
+    assert saved.status_code == 303, saved.text
+    url = saved.headers["location"]
+    c = db.execute(select(Consultation)).scalar_one()
+    assert c.state == "draft"
+    page = applicant.get(url).text
+    assert "草稿" in page
+    assert f'action="{url}/cancel"' in page
+    assert _post(applicant, f"{url}/submit", page, {}).status_code == 303
+    db.refresh(c)
+    assert c.state == "submitted"
+    assert c.accept_deadline is not None
+    # The coordinator only sees it once submitted; the clinic's other staff see but do not act.
+    viewer = _as(app, "c_viewer")
+    seen = viewer.get(url)
+    assert seen.status_code == 200
+    assert "What you can do" not in seen.text
+    assert "可执行的操作" not in seen.text

@@ -41,10 +41,12 @@ from xietong.core.validation import MAX_ID, as_utc
 from xietong.directory.lookup import find_institution
 from xietong.directory.models import Institution, ServiceLink
 from xietong.directory.specialties import SPECIALTIES, specialty_label
+from xietong.identity.models import User
 from xietong.identity.roles import Role
 from xietong.patients.access import access_patient
 from xietong.patients.models import Patient
 from xietong.records import service as records
+from xietong.records.kinds import KIND_LABELS
 from xietong.records.rules import CHINA_TZ
 from xietong.web.deps import DbSession, PagePrincipal, services
 from xietong.web.navigation import NavItem, register
@@ -208,13 +210,29 @@ def _reason(locale: str, raw: str) -> str:
     return translate(locale, label, n=value) if value else translate(locale, label)
 
 
-def _shared(session: Session, items: list[dict[str, object]]) -> list[dict[str, Any]]:
+def _shared(locale: str, items: list[dict[str, object]]) -> list[dict[str, Any]]:
+    """Links to the shared items; the records and document pages decide who opens them."""
     shown = []
     for item in items:
         kind, ident = str(item.get("kind")), item.get("id")
         href = f"/documents/{ident}" if kind == "document" else f"/records/{kind}/{ident}"
-        shown.append({"kind": kind, "id": ident, "href": href})
+        label = translate(locale, KIND_LABELS.get(kind) or N_("Document"))
+        shown.append({"kind": kind, "id": ident, "href": href, "label": label})
     return shown
+
+
+def _user_names(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    found = session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
+    return {int(uid): str(name) for uid, name in found}
+
+
+def _institution_names(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    found = session.execute(select(Institution.id, Institution.name).where(Institution.id.in_(ids)))
+    return {int(iid): str(name) for iid, name in found}
 
 
 def _detail_context(
@@ -256,7 +274,13 @@ def _detail_context(
         "patient_name": patient.name if patient else "",
         "target": target,
         "applicant": applicant,
-        "shared": _shared(session, c.shared_items),
+        "shared": _shared(locale, c.shared_items),
+        "actors": _user_names(
+            session, {h["actor_user_id"] for h in out["history"] if h["actor_user_id"]}
+        ),
+        "referral_names": _institution_names(
+            session, {r.referral_institution_id for r in report_rows if r.referral_institution_id}
+        ),
         "opinions": [
             {"o": o, "name": names.get(o.practitioner_id, ""), "at": china_time(o.updated_at)}
             for o in opinion_rows
@@ -268,6 +292,10 @@ def _detail_context(
         "recommendations": recommendations,
         "my_opinion": mine.text if mine else "",
         "latest": report_rows[0] if report_rows else None,
+        # Referral targets offered: the centres the applicant's institution sends work to.
+        "referral_choices": _centres(session, c.applicant_institution_id)
+        if {"sign", "amend"} & set(actions)
+        else [],
         "values": {},
     }
 
