@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.consultation.conftest import Net, accept, create
+from tests.consultation.conftest import Net, accept, create, reach
 from tests.helpers import csrf_from, page_login
 from xietong.consultation.models import Consultation, ConsultationReport
 from xietong.core.validation import as_utc
@@ -235,3 +235,42 @@ def test_a_draft_is_saved_then_submitted_or_cancelled(db: Session, app: FastAPI,
     assert seen.status_code == 200
     assert "What you can do" not in seen.text
     assert "可执行的操作" not in seen.text
+
+
+def test_return_resubmit_and_amend_through_the_forms(db: Session, app: FastAPI, net: Net) -> None:
+    c = create(db, net, submit=True)
+    db.commit()
+    url = f"/consultations/{c.id}"
+    coordinator = _as(app, "c_coord")
+    page = coordinator.get(url).text
+    assert _post(coordinator, f"{url}/return", page, {"note": "请补充心电图"}).status_code == 303
+    applicant = _as(app, "c_applicant")
+    page = applicant.get(url).text
+    assert "请补充心电图" in page
+    again = _post(applicant, f"{url}/resubmit", page, {"clinical_summary": "已补充心电图"})
+    assert again.status_code == 303, again.text
+    db.refresh(c)
+    assert c.state == "resubmitted"
+    assert c.clinical_summary == "已补充心电图"
+
+    reached = reach(db, net, "report_signed")
+    db.commit()
+    url = f"/consultations/{reached.id}"
+    lead = _as(app, "c_expert_a")
+    page = lead.get(url).text
+    no_reason = _post(
+        lead, f"{url}/amend", page, {"impression": "不稳定型心绞痛", "recommendations": "住院"}
+    )
+    assert no_reason.status_code == 422
+    assert 'data-field="reason"' in no_reason.text
+    amended = _post(
+        lead,
+        f"{url}/amend",
+        page,
+        {"impression": "不稳定型心绞痛", "recommendations": "住院", "reason": "复核心电图"},
+    )
+    assert amended.status_code == 303, amended.text
+    shown = applicant.get(url).text
+    assert 'data-version="2"' in shown
+    assert 'data-version="1"' in shown
+    assert "复核心电图" in shown
