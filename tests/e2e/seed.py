@@ -47,6 +47,10 @@ MOBILE_USER = Account("e2e.mobile", "王移动", Role.APPLICANT_DOCTOR)
 SEARCHER = Account("e2e.searcher", "赵检索", Role.APPLICANT_DOCTOR)
 EXPERT = Account("e2e.expert", "欧阳心远", Role.EXPERT)
 CHART_USER = Account("e2e.chart", "孙记录", Role.APPLICANT_DOCTOR)
+# The consultation walk: an applicant at the county hospital, the provincial centre's
+# coordinator, and EXPERT (the provincial cardiologist) reading it.
+CONSULT_DOCTOR = Account("e2e.consult", "周申请", Role.APPLICANT_DOCTOR)
+COORDINATOR = Account("e2e.coordinator", "吴协调", Role.COORDINATOR)
 
 PROVINCIAL_CODE = "E2E-PROV-1"
 COUNTY_CODE = "E2E-CNTY-1"
@@ -102,7 +106,7 @@ def seed(session: Session) -> None:
             ),
         ]
     )
-    for account in (DOCTOR, LANG_USER, MOBILE_USER, SEARCHER, CHART_USER):
+    for account in (DOCTOR, LANG_USER, MOBILE_USER, SEARCHER, CHART_USER, CONSULT_DOCTOR):
         created = identity.create_user(
             session,
             username=account.username,
@@ -124,6 +128,15 @@ def seed(session: Session) -> None:
                 link="/account",
                 dedupe_key="e2e.welcome",
             )
+    identity.create_user(
+        session,
+        username=COORDINATOR.username,
+        password=PASSWORD,
+        display_name=COORDINATOR.display_name,
+        roles=[COORDINATOR.role],
+        policy=policy,
+        institution_id=provincial.id,
+    )
     identity.create_user(
         session,
         username=EXPERT.username,
