@@ -2,7 +2,8 @@
 
     python tools/po_fill.py src/xietong/locale/zh_CN/LC_MESSAGES/messages.po mapping.json
 
-Plural entries are filled from their singular msgid. Reports the msgids still untranslated, so a release can be checked for gaps.
+Plural entries are filled from their singular msgid. Reports the msgids still untranslated,
+so a release can be checked for gaps.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.actions import JavaScript
 
 from xietong.config import UploadSettings
-from xietong.core import uploads
+from xietong.core import pdf_inspection, uploads
 from xietong.core.errors import Invalid, PayloadTooLarge, UnsupportedMediaType, XietongError
 from xietong.core.i18n import translate
 from xietong.core.uploads import VettedFile, sniff, vet
@@ -478,7 +478,7 @@ def test_pdfium_finds_scripts_and_attachments_too() -> None:
     scripted.add_open_action(JavaScript("app.alert(1);"))
     attached = _pypdf_pdf()
     attached.add_attachment("a.txt", b"x")
-    check = uploads._pdfium_check_and_render
+    check = pdf_inspection.pdfium_check_and_render
     assert check(_written(scripted), "file", 320) == ("JavaScript", None)
     assert check(_written(attached), "file", 320) == ("embedded file", None)
     feature, thumbnail = check(_written(_pypdf_pdf()), "file", 320)

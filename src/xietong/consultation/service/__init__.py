@@ -8,6 +8,13 @@ from xietong.consultation.service.deadlines import (
     expire_overdue,
     recommend_experts,
 )
+from xietong.consultation.service.reading import (
+    MAX_LIMIT,
+    consultation_out,
+    get_consultation,
+    list_consultations,
+    summary_out,
+)
 from xietong.consultation.service.reports import (
     amend_report,
     canonical_content,
@@ -19,19 +26,14 @@ from xietong.consultation.service.reports import (
     write_opinion,
 )
 from xietong.consultation.service.requests import (
-    MAX_LIMIT,
     Created,
     accept,
-    consultation_out,
     create_consultation,
-    get_consultation,
-    list_consultations,
     resubmit,
     schedule,
     simple_action,
     start,
     submit,
-    summary_out,
 )
 
 __all__ = [
