@@ -16,6 +16,7 @@ from xietong.web.pages import documents as document_pages
 from xietong.web.pages import home as home_pages
 from xietong.web.pages import notifications as notification_pages
 from xietong.web.pages import patients as patient_pages
+from xietong.web.pages import record_entry as record_entry_pages
 from xietong.web.pages import record_forms as record_form_pages
 from xietong.web.routes import audit as audit_routes
 from xietong.web.routes import auth as auth_routes
@@ -55,6 +56,7 @@ def include_routers(app: FastAPI) -> None:
     # (/records/icd10-options is a fragment, not an entry). /patients/{id}/records/new
     # has four segments: no other patient page takes it.
     app.include_router(record_form_pages.router)
+    app.include_router(record_entry_pages.router)
     # The forms first: /patients/new must not be taken for a patient id.
     app.include_router(patient_forms.router)
     app.include_router(patient_pages.router)
