@@ -9,9 +9,9 @@ from xietong.web.pages import admin_audit as admin_audit_pages
 from xietong.web.pages import admin_users as admin_users_pages
 from xietong.web.pages import auth as auth_pages
 from xietong.web.pages import chart as chart_pages
+from xietong.web.pages import consultation_forms, directory_forms, patient_forms
 from xietong.web.pages import consultations as consultation_pages
 from xietong.web.pages import directory as directory_pages
-from xietong.web.pages import directory_forms, patient_forms
 from xietong.web.pages import documents as document_pages
 from xietong.web.pages import home as home_pages
 from xietong.web.pages import notifications as notification_pages
@@ -64,3 +64,4 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(chart_pages.router)
     app.include_router(notification_pages.router)
     app.include_router(consultation_pages.router)
+    app.include_router(consultation_forms.router)

@@ -21,11 +21,10 @@ from starlette.datastructures import FormData
 from xietong.access.principal import Principal
 from xietong.consultation import service as svc
 from xietong.consultation import workflow as wf
-from xietong.consultation.models import MODES, URGENCIES, ConsultationAssignment
+from xietong.consultation.models import ConsultationAssignment
 from xietong.consultation.schemas import (
     AcceptIn,
     AmendIn,
-    ConsultationIn,
     NoteIn,
     OpinionIn,
     OptionalNoteIn,
@@ -36,16 +35,14 @@ from xietong.consultation.schemas import (
 )
 from xietong.core.errors import N_, Invalid, XietongError
 from xietong.core.i18n import translate
-from xietong.core.security import new_token
 from xietong.core.validation import MAX_ID, as_utc
 from xietong.directory.lookup import find_institution
-from xietong.directory.models import Institution, ServiceLink
-from xietong.directory.specialties import SPECIALTIES, specialty_label
+from xietong.directory.models import Institution
+from xietong.directory.service.links import upward_centres
+from xietong.directory.specialties import specialty_label
 from xietong.identity.models import User
 from xietong.identity.roles import Role
-from xietong.patients.access import access_patient
 from xietong.patients.models import Patient
-from xietong.records import service as records
 from xietong.records.kinds import KIND_LABELS
 from xietong.records.rules import CHINA_TZ
 from xietong.web.deps import DbSession, PagePrincipal, services
@@ -135,7 +132,7 @@ def china_time(moment: datetime | None) -> str:
     return as_utc(moment).astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
-def _labels(locale: str) -> dict[str, Any]:
+def page_labels(locale: str) -> dict[str, Any]:
     def tr(table: dict[str, str]) -> dict[str, str]:
         return {k: translate(locale, v) for k, v in table.items()}
 
@@ -165,7 +162,7 @@ def consultation_list(request: Request, session: DbSession, principal: PagePrinc
         names = _patient_names(session, [c.patient_id for c in found])
         rows = [{"c": c, "patient_name": names.get(c.patient_id, "")} for c in found]
     context = {
-        **_labels(locale),
+        **page_labels(locale),
         "tabs": [(code, translate(locale, label)) for code, label in tabs],
         "current": current,
         "rows": rows,
@@ -268,7 +265,7 @@ def _detail_context(
     applicant = find_institution(session, c.applicant_institution_id)
     patient = session.get(Patient, c.patient_id)
     return {
-        **_labels(locale),
+        **page_labels(locale),
         "c": c,
         "out": out,
         "patient_name": patient.name if patient else "",
@@ -293,7 +290,7 @@ def _detail_context(
         "my_opinion": mine.text if mine else "",
         "latest": report_rows[0] if report_rows else None,
         # Referral targets offered: the centres the applicant's institution sends work to.
-        "referral_choices": _centres(session, c.applicant_institution_id)
+        "referral_choices": centre_choices(session, c.applicant_institution_id)
         if {"sign", "amend"} & set(actions)
         else [],
         "values": {},
@@ -318,7 +315,7 @@ def consultation_page(
     return render_private(request, "consultations/detail.html", context)
 
 
-def _values(form: FormData) -> dict[str, Any]:
+def form_values(form: FormData) -> dict[str, Any]:
     return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
 
 
@@ -354,7 +351,7 @@ def _act(
     action: str,
     form: FormData,
 ) -> None:
-    values = _values(form)
+    values = form_values(form)
     settings = services(request).settings.consultation
     if action == "submit":
         svc.submit(session, principal, consultation_id, settings)
@@ -416,7 +413,7 @@ async def consultation_action(
         context = _detail_context(request, session, principal, consultation_id)
         context.update(failure)
         context["failed_action"] = action
-        context["values"] = _values(form)
+        context["values"] = form_values(form)
         return render_private(
             request, "consultations/detail.html", context, status_code=int(failure["status"])
         )
@@ -426,96 +423,11 @@ async def consultation_action(
 # A new request -----------------------------------------------------------------------------
 
 
-def _centres(session: Session, institution_id: int | None) -> list[tuple[int, str]]:
-    if institution_id is None:
+def centre_choices(session: Session, institution_id: int | None) -> list[tuple[int, str]]:
+    """The service centres an institution sends work to (the directory's upward links), by
+    name: the targets of a request and of a referral recommendation."""
+    institution = find_institution(session, institution_id) if institution_id else None
+    if institution is None:
         return []
-    rows = session.execute(
-        select(Institution.id, Institution.name)
-        .join(ServiceLink, ServiceLink.centre_id == Institution.id)
-        .where(ServiceLink.applicant_id == institution_id, Institution.is_active.is_(True))
-        .order_by(Institution.name, Institution.id)
-    )
-    return [(int(i), str(n)) for i, n in rows]
-
-
-def _new_context(
-    request: Request, session: Session, principal: Principal, patient_id: int
-) -> dict[str, Any]:
-    locale = locale_of(request)
-    patient, _chart = access_patient(
-        session, principal, patient_id, action="consultation.form", field="patient_id"
-    )
-    entries, _total = records.timeline(
-        session, principal, patient_id, records.TimelineQuery(limit=TIMELINE_LIMIT)
-    )
-    return {
-        **_labels(locale),
-        "patient": patient,
-        "entries": [
-            {"key": f"{e.kind}:{e.id}", "date": e.date.isoformat(), "title": e.title, "e": e}
-            for e in entries
-        ],
-        "specialties": [(s.code, s.label(locale)) for s in SPECIALTIES],
-        "urgencies": [(u, translate(locale, URGENCY_LABELS[u])) for u in URGENCIES],
-        "modes": [(m, translate(locale, MODE_LABELS[m])) for m in MODES],
-        "centres": _centres(session, principal.institution_id),
-    }
-
-
-@router.get("/patients/{patient_id}/consultations/new", response_class=HTMLResponse)
-def new_consultation(
-    request: Request, session: DbSession, principal: PagePrincipal, patient_id: Id
-) -> Response:
-    context = _new_context(request, session, principal, patient_id)
-    context["values"] = {"urgency": "routine", "mode": "async", "shared": []}
-    context["request_key"] = new_token(12)
-    return render_private(request, "consultations/new.html", context)
-
-
-def _shared_items(form: FormData) -> list[dict[str, Any]]:
-    items = []
-    for raw in form.getlist("shared"):
-        kind, _sep, ident = str(raw).partition(":")
-        items.append({"kind": kind, "id": ident})
-    return items
-
-
-@router.post("/patients/{patient_id}/consultations/new", response_class=HTMLResponse)
-async def create_consultation(
-    request: Request, session: DbSession, principal: PagePrincipal, patient_id: Id
-) -> Response:
-    form = await request.form()
-    values = _values(form)
-    key = str(values.get("request_key", ""))[:64] or None
-    try:
-        data = parse(
-            ConsultationIn,
-            {
-                "patient_id": patient_id,
-                "purpose": values.get("purpose", ""),
-                "clinical_summary": values.get("clinical_summary", ""),
-                "questions": values.get("questions", ""),
-                "specialty": values.get("specialty", ""),
-                "urgency": values.get("urgency", ""),
-                "mode": values.get("mode", ""),
-                "target_institution_id": values.get("target_institution_id", ""),
-                "shared_items": _shared_items(form),
-                "submit": values.get("submit") == "now",
-            },
-        )
-        created = svc.create_consultation(
-            session,
-            principal,
-            data,
-            services(request).settings.consultation,
-            idempotency_key=key,
-        )
-    except XietongError as exc:
-        failure = form_error(request, session, exc)
-        context = _new_context(request, session, principal, patient_id)
-        values["shared"] = [str(s) for s in form.getlist("shared")]
-        context.update({**failure, "values": values, "request_key": key or new_token(12)})
-        return render_private(
-            request, "consultations/new.html", context, status_code=int(failure["status"])
-        )
-    return RedirectResponse(f"/consultations/{created.consultation.id}", status_code=303)
+    centres = sorted(upward_centres(session, institution), key=lambda i: (i.name, i.id))
+    return [(i.id, i.name) for i in centres]
