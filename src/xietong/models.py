@@ -22,6 +22,7 @@ from xietong.directory.models import (
     ServiceLink,
 )
 from xietong.identity.models import AuthSession, User, UserRole
+from xietong.messaging.models import Conversation, ConversationRead, Message
 from xietong.notifications.models import Notification
 from xietong.patients.models import (
     ChartGrant,
@@ -57,6 +58,8 @@ __all__ = [
     "ConsultationHistory",
     "ConsultationOpinion",
     "ConsultationReport",
+    "Conversation",
+    "ConversationRead",
     "Department",
     "Diagnosis",
     "DocumentPage",
@@ -66,6 +69,7 @@ __all__ = [
     "Institution",
     "LabResult",
     "Medication",
+    "Message",
     "Notification",
     "Patient",
     "PatientIdentifier",

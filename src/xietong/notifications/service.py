@@ -310,6 +310,24 @@ def mark_all_read(session: Session, principal: Principal) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def mark_subject_read(session: Session, principal: Principal, subject: Subject, kind: str) -> int:
+    """Mark the principal's unread notifications of ``kind`` about ``subject`` read: seeing
+    the messages of a consultation answers its "new message" notification."""
+    result = session.execute(
+        update(Notification)
+        .where(
+            _mine(principal),
+            Notification.read_at.is_(None),
+            Notification.kind == kind,
+            Notification.subject_kind == subject.kind,
+            Notification.subject_id == subject.id,
+        )
+        .values(read_at=now())
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def title_text(notification: Notification, locale: str) -> str:
     """The title in the reader's language; a parameter missing from the msgid's placeholders
     (or the other way round) shows the untranslated-parameter text rather than failing."""

@@ -10,6 +10,7 @@ from xietong.web.pages import admin_users as admin_users_pages
 from xietong.web.pages import auth as auth_pages
 from xietong.web.pages import chart as chart_pages
 from xietong.web.pages import consultation_forms, directory_forms, patient_forms
+from xietong.web.pages import consultation_messages as consultation_message_pages
 from xietong.web.pages import consultations as consultation_pages
 from xietong.web.pages import directory as directory_pages
 from xietong.web.pages import documents as document_pages
@@ -20,6 +21,7 @@ from xietong.web.pages import record_entry as record_entry_pages
 from xietong.web.pages import record_forms as record_form_pages
 from xietong.web.routes import audit as audit_routes
 from xietong.web.routes import auth as auth_routes
+from xietong.web.routes import consultation_messages as consultation_message_routes
 from xietong.web.routes import consultations as consultation_routes
 from xietong.web.routes import directory as directory_routes
 from xietong.web.routes import documents as document_routes
@@ -30,7 +32,11 @@ from xietong.web.routes import records as records_routes
 from xietong.web.routes import users as users_routes
 
 # Paths that take file uploads get XIETONG_HTTP_MAX_UPLOAD_BYTES instead of the body limit.
-UPLOAD_PATHS: tuple[str, ...] = (*document_routes.UPLOAD_PATHS,)
+UPLOAD_PATHS: tuple[str, ...] = (
+    *document_routes.UPLOAD_PATHS,
+    *consultation_message_routes.UPLOAD_PATHS,
+    *consultation_message_pages.UPLOAD_PATHS,
+)
 
 
 def include_routers(app: FastAPI) -> None:
@@ -44,6 +50,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(document_routes.router)
     app.include_router(notification_routes.router)
     app.include_router(consultation_routes.router)
+    app.include_router(consultation_message_routes.router)
     app.include_router(auth_pages.router)
     app.include_router(home_pages.router)
     app.include_router(account_pages.router)
@@ -63,5 +70,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(document_pages.router)
     app.include_router(chart_pages.router)
     app.include_router(notification_pages.router)
+    # Before /consultations/{id}/{action}: "messages" is not one of its actions.
+    app.include_router(consultation_message_pages.router)
     app.include_router(consultation_pages.router)
     app.include_router(consultation_forms.router)

@@ -8,6 +8,13 @@ from xietong.consultation.service.deadlines import (
     expire_overdue,
     recommend_experts,
 )
+from xietong.consultation.service.messages import (
+    AttachmentContent,
+    Thread,
+    message_attachment,
+    post_message,
+    read_messages,
+)
 from xietong.consultation.service.reading import (
     MAX_LIMIT,
     consultation_out,
@@ -38,10 +45,12 @@ from xietong.consultation.service.requests import (
 
 __all__ = [
     "MAX_LIMIT",
+    "AttachmentContent",
     "Created",
     "DeadlineRun",
     "Opened",
     "Recommendation",
+    "Thread",
     "accept",
     "amend_report",
     "canonical_content",
@@ -52,9 +61,12 @@ __all__ = [
     "expire_overdue",
     "get_consultation",
     "list_consultations",
+    "message_attachment",
     "open_consultation",
     "opinions",
     "parts_of",
+    "post_message",
+    "read_messages",
     "recommend_experts",
     "reports",
     "resubmit",

@@ -27,9 +27,11 @@ from xietong.core.workflow import Move
 from xietong.core.workflow_events import has_event, record_event
 from xietong.directory.models import Institution
 from xietong.identity.roles import Role
+from xietong.messaging import service as messaging
 from xietong.patients.access import CHART_ROLES
 
 EVENT_KIND = "consultation"
+CONVERSATION_KIND = "consultation"
 # Staff of the requesting institution who see its consultations (not the platform admin).
 CLINICAL_ROLES = frozenset(str(r) for r in CHART_ROLES - {Role.PLATFORM_ADMIN})
 VIEWER = "viewer"
@@ -207,6 +209,30 @@ def transition(
         object_id=c.id,
         detail={"from": move.source, "to": move.target},
     )
+    record_status(session, c, action, move.source, move.target, note, principal.user_id)
     if action != "accept":  # accept notifies once its experts are assigned
         notify_transition(session, c, action, move.source, principal.user_id)
     return move
+
+
+def record_status(
+    session: Session,
+    c: Consultation,
+    action: str,
+    from_state: str,
+    to_state: str,
+    note: str,
+    actor_user_id: int | None,
+) -> None:
+    """The transition as a status event in the consultation's conversation, once the
+    centre can see the consultation (a draft's own steps are not shown)."""
+    if from_state == "draft" and action != "submit":
+        return
+    conversation = messaging.conversation_for(session, CONVERSATION_KIND, str(c.id))
+    messaging.post_system(
+        session,
+        conversation,
+        f"consultation.{action}",
+        {"from": from_state, "to": to_state, "note": note[:1000] or None},
+        actor_user_id=actor_user_id,
+    )

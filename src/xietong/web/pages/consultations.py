@@ -9,6 +9,7 @@ field, 403/404 render the error page.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -47,6 +48,7 @@ from xietong.records.kinds import KIND_LABELS
 from xietong.records.rules import CHINA_TZ
 from xietong.web.deps import DbSession, PagePrincipal, services
 from xietong.web.navigation import NavItem, register
+from xietong.web.pages.consultation_thread import PAGE_MESSAGES, thread_context
 from xietong.web.pages.forms import form_error, locale_of, parse
 from xietong.web.pages.patients_common import render_private
 
@@ -232,7 +234,7 @@ def _institution_names(session: Session, ids: set[int]) -> dict[int, str]:
     return {int(iid): str(name) for iid, name in found}
 
 
-def _detail_context(
+def detail_context(
     request: Request, session: Session, principal: Principal, consultation_id: int
 ) -> dict[str, Any]:
     locale = locale_of(request)
@@ -294,7 +296,19 @@ def _detail_context(
         if {"sign", "amend"} & set(actions)
         else [],
         "values": {},
+        **_thread(locale, session, principal, consultation_id),
     }
+
+
+def _thread(
+    locale: str, session: Session, principal: Principal, consultation_id: int
+) -> dict[str, Any]:
+    """The latest messages and a fresh client id for the message form (a double post of
+    the same rendered form makes one message)."""
+    thread = svc.read_messages(session, principal, consultation_id, tail=PAGE_MESSAGES)
+    context = thread_context(locale, thread, principal.user_id, page_labels(locale))
+    context["message_client_id"] = uuid.uuid4().hex
+    return context
 
 
 def _assignments(session: Session, consultation_id: int) -> list[ConsultationAssignment]:
@@ -311,7 +325,7 @@ def _assignments(session: Session, consultation_id: int) -> list[ConsultationAss
 def consultation_page(
     request: Request, session: DbSession, principal: PagePrincipal, consultation_id: Id
 ) -> Response:
-    context = _detail_context(request, session, principal, consultation_id)
+    context = detail_context(request, session, principal, consultation_id)
     return render_private(request, "consultations/detail.html", context)
 
 
@@ -410,7 +424,7 @@ async def consultation_action(
         _act(request, session, principal, consultation_id, action, form)
     except XietongError as exc:
         failure = form_error(request, session, exc)
-        context = _detail_context(request, session, principal, consultation_id)
+        context = detail_context(request, session, principal, consultation_id)
         context.update(failure)
         context["failed_action"] = action
         context["values"] = form_values(form)

@@ -21,6 +21,7 @@ from xietong.records import documents as svc
 from xietong.records.document_models import ClinicalDocument, DocumentPage
 from xietong.web.context import AppServices
 from xietong.web.deps import CurrentPrincipal, DbSession, current_principal, services
+from xietong.web.files import blob_response
 
 router = APIRouter(prefix="/api/v1", tags=["documents"], dependencies=[Depends(current_principal)])
 
@@ -233,24 +234,13 @@ def entered_in_error(
 
 
 def _file_response(blobs: BlobStore, content: svc.PageContent) -> StreamingResponse:
-    handle = blobs.open(content.blob_key)
-
-    def chunks() -> object:
-        with handle:
-            while block := handle.read(256 * 1024):
-                yield block
-
-    headers = {
-        "Cache-Control": "private, no-store",
-        "X-Content-Type-Options": "nosniff",
-        # A stored PDF opens in the browser's own viewer, never as a page of ours.
-        "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'",
-    }
-    if content.filename:
-        headers["Content-Disposition"] = f'inline; filename="{content.filename}"'
-    if content.sha256:
-        headers["ETag"] = f'"{content.sha256}"'
-    return StreamingResponse(chunks(), media_type=content.media_type, headers=headers)  # type: ignore[arg-type]
+    return blob_response(
+        blobs,
+        content.blob_key,
+        content.media_type,
+        filename=content.filename,
+        sha256=content.sha256,
+    )
 
 
 @router.get("/documents/{document_id}/pages/{page_no}")

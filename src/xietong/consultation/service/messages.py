@@ -1,0 +1,302 @@
+"""The consultation's conversation: the applicant, the centre's coordinators and the
+assigned experts write to each other (text, photos, PDF files) while the consultation is
+open; every transition appears in it as a status event.
+
+Who may read is who may see the consultation (:func:`open_consultation`: 404 for anyone
+else, audited). Who may post is who takes part in it: the applicant doctor, a coordinator
+of the centre, an assigned expert (others who see it, such as the clinic's other staff,
+get 403). Posting is open from submission until the report is signed; a closed
+consultation's conversation stays readable. A read that returns messages is audited with
+the sequence numbers it revealed; a poll that finds nothing new reveals nothing and is not.
+Message attachments belong to the consultation, not to the shared chart items, so they stay
+readable to its participants when the chart grants expire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from xietong.access import audit
+from xietong.access.principal import Principal
+from xietong.config import UploadSettings
+from xietong.consultation import workflow as wf
+from xietong.consultation.models import Consultation, ConsultationAssignment
+from xietong.consultation.service.common import CONVERSATION_KIND, Opened, open_consultation
+from xietong.core.errors import N_, Conflict, Forbidden, NotFound
+from xietong.core.storage import BlobStore
+from xietong.identity.models import User
+from xietong.identity.roles import Role
+from xietong.messaging import service as messaging
+from xietong.messaging.models import Conversation, ConversationRead, Message
+from xietong.notifications.service import Subject, notify, role_holders
+from xietong.notifications.service import mark_subject_read as mark_notifications_read
+
+SUBJECT_KIND = CONVERSATION_KIND
+NOTIFICATION_KIND = "consultation.message"
+POSTING_STATES = frozenset(
+    {
+        "submitted",
+        "returned",
+        "resubmitted",
+        "accepted",
+        "scheduled",
+        "in_progress",
+        "report_signed",
+    }
+)
+POSTING_PARTS = frozenset({wf.APPLICANT, wf.COORDINATOR, wf.EXPERT})
+
+
+@dataclass(frozen=True)
+class Thread:
+    consultation: Consultation
+    roles: frozenset[str]
+    messages: list[Message]
+    last_seq: int
+    positions: list[ConversationRead]
+    can_post: bool
+    names: dict[int, str]
+
+    @property
+    def is_open(self) -> bool:
+        """New messages may still come (the page keeps polling)."""
+        return self.consultation.state in POSTING_STATES
+
+
+@dataclass(frozen=True)
+class AttachmentContent:
+    blob_key: str
+    media_type: str
+    filename: str
+    sha256: str | None
+
+
+def can_post(opened: Opened) -> bool:
+    return bool(opened.roles & POSTING_PARTS) and opened.consultation.state in POSTING_STATES
+
+
+def _conversation(session: Session, c: Consultation) -> Conversation | None:
+    return messaging.find_conversation(session, SUBJECT_KIND, str(c.id))
+
+
+def read_messages(
+    session: Session,
+    principal: Principal,
+    consultation_id: int,
+    *,
+    after: int = 0,
+    limit: int = 100,
+    tail: int | None = None,
+) -> Thread:
+    """Messages after ``after``, oldest first (with ``tail``, at most the last ``tail``);
+    the reader's position moves to the last one returned and their "new message"
+    notifications for it are marked read."""
+    opened = open_consultation(
+        session, principal, consultation_id, action="consultation.messages", audit_success=False
+    )
+    c = opened.consultation
+    conversation = _conversation(session, c)
+    if conversation is None:
+        return Thread(c, opened.roles, [], 0, [], can_post(opened), {})
+    if tail is not None:
+        after = max(after, conversation.last_seq - tail)
+    found = messaging.messages_after(session, conversation, after, limit)
+    if found:
+        audit.record(
+            session,
+            principal,
+            "consultation.messages",
+            object_kind="consultation",
+            object_id=c.id,
+            detail={"from_seq": found[0].seq, "to_seq": found[-1].seq, "count": len(found)},
+        )
+        if principal.user_id is not None:
+            messaging.mark_read(session, conversation, principal.user_id, found[-1].seq)
+            mark_notifications_read(
+                session, principal, Subject(SUBJECT_KIND, c.id), NOTIFICATION_KIND
+            )
+    positions = messaging.read_positions(session, conversation)
+    people = {m.sender_user_id for m in found if m.sender_user_id is not None}
+    people |= {p.user_id for p in positions}
+    people |= {
+        int(str(m.data["actor_user_id"])) for m in found if m.data.get("actor_user_id") is not None
+    }
+    return Thread(
+        c,
+        opened.roles,
+        found,
+        conversation.last_seq,
+        positions,
+        can_post(opened),
+        user_names(session, people),
+    )
+
+
+def user_names(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
+    return {int(uid): str(name) for uid, name in rows}
+
+
+def message_out(consultation_id: int, m: Message, names: dict[int, str]) -> dict[str, Any]:
+    """The JSON shape of one message (MessageOut)."""
+    base = f"/api/v1/consultations/{consultation_id}/messages/{m.seq}"
+    attachment = None
+    if m.blob_key is not None:
+        attachment = {
+            "media_type": m.media_type,
+            "size": m.size,
+            "sha256": m.sha256,
+            "filename": m.filename,
+            "width": m.width,
+            "height": m.height,
+            "pdf_pages": m.pdf_pages,
+            "url": f"{base}/attachment",
+            "thumbnail_url": f"{base}/thumbnail" if m.thumb_blob_key else None,
+        }
+    actor = m.data.get("actor_user_id") if m.kind == "system" else m.sender_user_id
+    return {
+        "seq": m.seq,
+        "kind": m.kind,
+        "sender_user_id": m.sender_user_id,
+        "sender_name": names.get(int(str(actor))) if actor is not None else None,
+        "text": m.body if m.kind != "system" else "",
+        "event": m.body if m.kind == "system" else None,
+        "event_data": {k: v for k, v in m.data.items() if k != "actor_user_id"}
+        if m.kind == "system"
+        else None,
+        "client_id": m.client_id,
+        "created_at": m.created_at,
+        "attachment": attachment,
+    }
+
+
+def post_message(
+    session: Session,
+    principal: Principal,
+    consultation_id: int,
+    *,
+    text: str,
+    client_id: str | None = None,
+    attachment: messaging.Attachment | None = None,
+    blobs: BlobStore | None = None,
+    limits: UploadSettings | None = None,
+) -> messaging.Posted:
+    """Post to the consultation's conversation: 403 for who does not take part, 409 when
+    the consultation is not open for messages; a resend with the same client id returns the
+    first message (200 rather than 201 at the edge)."""
+    opened = open_consultation(
+        session, principal, consultation_id, action="consultation.message", audit_success=False
+    )
+    c = opened.consultation
+    if not opened.roles & POSTING_PARTS:
+        audit.record_denial(
+            session, principal, "consultation.message", "consultation", c.id, reason="role"
+        )
+        raise Forbidden(code="role_not_allowed", field=None)
+    if c.state not in POSTING_STATES:
+        raise Conflict(
+            N_("Messages are written while the consultation is open."),
+            code="conversation_closed",
+            field="state",
+            params={"state": c.state},
+        )
+    conversation = messaging.conversation_for(session, SUBJECT_KIND, str(c.id))
+    posted = messaging.post_message(
+        session,
+        conversation,
+        sender_user_id=principal.uid,
+        text=text,
+        client_id=client_id,
+        attachment=attachment,
+        blobs=blobs,
+        limits=limits,
+    )
+    m = posted.message
+    audit.record(
+        session,
+        principal,
+        "consultation.message" if posted.created else "consultation.message.retry",
+        object_kind="consultation",
+        object_id=c.id,
+        detail={"seq": m.seq, "kind": m.kind},
+    )
+    if posted.created:
+        # The sender has read what they answer.
+        messaging.mark_read(session, conversation, principal.uid, m.seq)
+        _notify(session, c, conversation, principal.uid)
+    return posted
+
+
+def _participants(session: Session, c: Consultation) -> set[int]:
+    """Who is told of a new message: the applicant, the assigned experts, and the centre's
+    coordinators while nobody is assigned yet."""
+    experts = set(
+        session.execute(
+            select(ConsultationAssignment.user_id).where(
+                ConsultationAssignment.consultation_id == c.id
+            )
+        ).scalars()
+    )
+    if not experts:
+        experts = set(role_holders(session, c.target_institution_id, Role.COORDINATOR))
+    return {c.applicant_user_id, *experts}
+
+
+def _notify(session: Session, c: Consultation, conversation: Conversation, sender: int) -> None:
+    """One unread notification per participant until they read: the key changes only when
+    their read position moves."""
+    for user_id in sorted(_participants(session, c) - {sender}):
+        position = messaging.read_position(session, conversation.id, user_id)
+        notify(
+            session,
+            [user_id],
+            kind=NOTIFICATION_KIND,
+            subject=Subject(SUBJECT_KIND, c.id),
+            title=N_("New message in consultation #{id}"),
+            params={"id": c.id},
+            link=f"/consultations/{c.id}#messages",
+            dedupe_key=f"consultation:{c.id}:message:{position}",
+            actor_user_id=sender,
+        )
+
+
+def message_attachment(
+    session: Session,
+    principal: Principal,
+    consultation_id: int,
+    seq: int,
+    *,
+    thumbnail: bool = False,
+) -> AttachmentContent:
+    """The attachment of message ``seq`` (or its thumbnail); audited as a read."""
+    opened = open_consultation(
+        session,
+        principal,
+        consultation_id,
+        action="consultation.message.attachment",
+        audit_success=False,
+    )
+    c = opened.consultation
+    conversation = _conversation(session, c)
+    m = messaging.message_at(session, conversation, seq) if conversation is not None else None
+    key = None if m is None else (m.thumb_blob_key if thumbnail else m.blob_key)
+    if m is None or key is None:
+        raise NotFound(
+            N_("This message has no such attachment."), code="attachment_not_found", field="seq"
+        )
+    audit.record(
+        session,
+        principal,
+        "consultation.message.attachment",
+        object_kind="consultation",
+        object_id=c.id,
+        detail={"seq": seq, "thumbnail": thumbnail},
+    )
+    media_type = "image/jpeg" if thumbnail else (m.media_type or "application/octet-stream")
+    return AttachmentContent(key, media_type, "" if thumbnail else (m.filename or ""), m.sha256)
