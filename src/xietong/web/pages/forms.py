@@ -20,7 +20,9 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 # Errors a form page answers by showing the form again; others (403, 404) become the
 # error page.
-FORM_STATUSES = frozenset({400, 409, 422, 423})
+# 413 and 415: a file of the form too large or of a refused type (the body limit answers
+# before any form is read).
+FORM_STATUSES = frozenset({400, 409, 413, 415, 422, 423})
 
 
 def parse(model: type[ModelT], data: Mapping[str, Any]) -> ModelT:
