@@ -1,12 +1,15 @@
 """Three users walk a consultation: a county doctor asks from the patient's chart (on a
-phone), the provincial centre's coordinator accepts and assigns the cardiologist, who writes
-an opinion and signs the report, and the doctor rates it."""
+phone), the provincial centre's coordinator accepts and assigns the cardiologist, the two
+exchange a photo and messages, the cardiologist writes an opinion and signs the report, and
+the doctor rates it."""
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Page, expect
 
 from tests.e2e.helpers import Browsing, horizontal_overflow, sign_in
@@ -16,6 +19,12 @@ pytestmark = pytest.mark.browser
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 RESIDENT_ID = "410122196207150039"  # 1962-07-15, male, 中牟县
+
+
+def _jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (640, 480), (240, 240, 220)).save(out, "JPEG")
+    return out.getvalue()
 
 
 def _act(page: Page, action: str) -> None:
@@ -58,6 +67,28 @@ def test_three_users_walk_a_consultation(browsing: Browsing) -> None:
     sign_in(expert, EXPERT)
     expert.goto(f"/consultations/{consultation}")
     _act(expert, "start")
+
+    # The doctor sends a photo and a note from the phone; the expert's open page shows
+    # them without a reload (htmx polling), and the answer comes back the same way.
+    applicant.goto(f"/consultations/{consultation}")
+    applicant.fill('#form-message textarea[name="text"]', "附心电图，请看ST段")
+    applicant.set_input_files(
+        '#form-message input[name="file"]',
+        files=[{"name": "心电图.jpg", "mimeType": "image/jpeg", "buffer": _jpeg()}],
+    )
+    applicant.locator("#form-message button[type=submit]").click()
+    expect(applicant).to_have_url(re.compile(r"/consultations/\d+#messages$"))
+    note = expert.locator(".message .message-text", has_text="附心电图，请看ST段")
+    expect(note).to_be_visible(timeout=15_000)
+    photo = expert.locator(".message-image img").last
+    expect(photo).to_be_visible()
+    assert photo.evaluate("img => img.complete && img.naturalWidth > 0")
+    expert.fill('#form-message textarea[name="text"]', "收到，ST段压低0.1mV")
+    expert.locator("#form-message button[type=submit]").click()
+    answer = applicant.locator(".message .message-text", has_text="收到，ST段压低0.1mV")
+    expect(answer).to_be_visible(timeout=15_000)
+    assert horizontal_overflow(applicant) == 0
+
     expert.fill('#form-opinion textarea[name="text"]', "考虑稳定型心绞痛。")
     _act(expert, "opinion")
     expert.fill('#form-sign textarea[name="impression"]', "稳定型心绞痛可能性大")
