@@ -34,7 +34,8 @@ def test_messages_through_the_page(db: Session, app: FastAPI, net: Net) -> None:
     url = f"/consultations/{c.id}"
     applicant = _as(app, "c_applicant")
     page = applicant.get(url).text
-    assert 'id="messages"' in page and "发送" in page
+    assert 'id="conversation"' in page and "发送" in page
+    assert page.count('id="messages"') == 1  # the page's alert area keeps its id
     assert "已接受" in page  # the status events, in Chinese
     poll = re.search(r'hx-get="/consultations/\d+/messages\?after=(\d+)"', page)
     assert poll
@@ -46,7 +47,7 @@ def test_messages_through_the_page(db: Session, app: FastAPI, net: Net) -> None:
         follow_redirects=False,
     )
     assert sent.status_code == 303, sent.text
-    assert sent.headers["location"] == f"{url}#messages"
+    assert sent.headers["location"] == f"{url}#conversation"
     # The same rendered form posted twice (a double click) is one message.
     applicant.post(
         f"{url}/messages",

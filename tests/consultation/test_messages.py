@@ -264,7 +264,7 @@ def test_one_new_message_notification_until_it_is_read(
     _post(client, net, c.id, "applicant", "一")
     _post(client, net, c.id, "applicant", "二")
     assert len(unread()) == 1
-    assert unread()[0].link == f"/consultations/{c.id}#messages"
+    assert unread()[0].link == f"/consultations/{c.id}#conversation"
     _read(client, net, c.id, "expert_a")
     assert unread() == []  # reading the conversation answers it
     _post(client, net, c.id, "applicant", "三")

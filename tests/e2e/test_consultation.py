@@ -77,7 +77,7 @@ def test_three_users_walk_a_consultation(browsing: Browsing) -> None:
         files=[{"name": "心电图.jpg", "mimeType": "image/jpeg", "buffer": _jpeg()}],
     )
     applicant.locator("#form-message button[type=submit]").click()
-    expect(applicant).to_have_url(re.compile(r"/consultations/\d+#messages$"))
+    expect(applicant).to_have_url(re.compile(r"/consultations/\d+#conversation$"))
     note = expert.locator(".message .message-text", has_text="附心电图，请看ST段")
     expect(note).to_be_visible(timeout=15_000)
     photo = expert.locator(".message-image img").last

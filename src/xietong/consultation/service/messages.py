@@ -260,7 +260,7 @@ def _notify(session: Session, c: Consultation, conversation: Conversation, sende
             subject=Subject(SUBJECT_KIND, c.id),
             title=N_("New message in consultation #{id}"),
             params={"id": c.id},
-            link=f"/consultations/{c.id}#messages",
+            link=f"/consultations/{c.id}#conversation",
             dedupe_key=f"consultation:{c.id}:message:{position}",
             actor_user_id=sender,
         )

@@ -86,4 +86,4 @@ async def post_message(
         return render_private(
             request, "consultations/detail.html", context, status_code=int(failure["status"])
         )
-    return RedirectResponse(f"/consultations/{consultation_id}#messages", status_code=303)
+    return RedirectResponse(f"/consultations/{consultation_id}#conversation", status_code=303)
