@@ -58,7 +58,8 @@ def test_applicant_and_experts_write_to_each_other_in_order(
     texts = [m["text"] for m in thread["items"] if m["kind"] == "text"]
     assert texts == ["心电图已上传，请看", "收到，是否有肌钙蛋白？", "已通知检验科"]
     seqs = [m["seq"] for m in thread["items"]]
-    assert seqs == list(range(1, len(seqs) + 1)) and thread["last_seq"] == seqs[-1]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert thread["last_seq"] == seqs[-1]
     assert thread["can_post"] is True
     accepted = next(m for m in thread["items"] if m["event"] == "consultation.accept")
     assert accepted["sender_name"] == "c_coord"
@@ -99,7 +100,8 @@ def test_photos_and_pdfs(client: TestClient, db: Session, net: Net) -> None:
     )
     assert r.status_code == 201, r.text
     photo = r.json()
-    assert photo["kind"] == "image" and photo["text"] == "心电图"
+    assert photo["kind"] == "image"
+    assert photo["text"] == "心电图"
     att = photo["attachment"]
     assert (att["width"], att["height"], att["media_type"]) == (300, 400, "image/jpeg")
     got = client.get(att["url"], headers=net.tokens["expert_a"])
@@ -115,7 +117,8 @@ def test_photos_and_pdfs(client: TestClient, db: Session, net: Net) -> None:
         files={"file": ("心电图.jpg", phone_photo(), "image/jpeg")},
         headers=h,
     )
-    assert again.status_code == 200 and again.json()["seq"] == photo["seq"]
+    assert again.status_code == 200
+    assert again.json()["seq"] == photo["seq"]
     r = client.post(
         f"{API}/{c.id}/messages/files",
         files={"file": ("出院小结.pdf", pdf_bytes(2), "application/pdf")},

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from tests import factories
 from tests.directory.conftest import fast_user
 from tests.records.test_documents import pdf_bytes, phone_photo
+from xietong.config import UploadSettings
 from xietong.core.errors import Conflict, Invalid, PayloadTooLarge, UnsupportedMediaType
 from xietong.core.storage import LocalBlobStore
-from xietong.config import UploadSettings
 from xietong.identity.models import User
 from xietong.identity.roles import Role
 from xietong.messaging import service as svc
@@ -58,7 +58,8 @@ def test_sequence_numbers_are_dense_and_ordered(db: Session, people: tuple[User,
     found = svc.messages_after(db, conv)
     assert [m.seq for m in found] == [1, 2, 3, 4, 5, 6]
     assert [m.body for m in found[:2]] == ["第0条", "第1条"]
-    assert found[-1].kind == "system" and found[-1].sender_user_id is None
+    assert found[-1].kind == "system"
+    assert found[-1].sender_user_id is None
     assert [m.seq for m in svc.messages_after(db, conv, after=4)] == [5, 6]
     assert [m.seq for m in svc.messages_after(db, conv, after=1, limit=2)] == [2, 3]
     db.refresh(conv)
@@ -72,7 +73,8 @@ def test_a_resend_with_the_same_client_id_is_the_first_message(
     conv = svc.conversation_for(db, "consultation", "2")
     first = svc.post_message(db, conv, sender_user_id=alice.id, text="你好", client_id="abc-1")
     again = svc.post_message(db, conv, sender_user_id=alice.id, text="你好", client_id="abc-1")
-    assert first.created and not again.created
+    assert first.created
+    assert not again.created
     assert again.message.id == first.message.id
     # Another sender may use the same client id: ids are the sender's own.
     theirs = svc.post_message(db, conv, sender_user_id=bob.id, text="你好", client_id="abc-1")
@@ -120,7 +122,9 @@ def test_a_photo_is_vetted_and_stored_with_a_thumbnail(
         "IMG_0001.jpg",
     )
     assert (m.width, m.height) == (300, 400)  # turned upright, EXIF gone
-    assert m.blob_key and blobs.exists(m.blob_key) and m.thumb_blob_key
+    assert m.blob_key
+    assert blobs.exists(m.blob_key)
+    assert m.thumb_blob_key
     pdf = svc.Attachment("../../etc/报告.pdf", "application/pdf", pdf_bytes(3))
     filed = svc.post_message(
         db, conv, sender_user_id=people[0].id, text="", attachment=pdf, blobs=blobs
