@@ -1,7 +1,7 @@
 """Three users walk a consultation: a county doctor asks from the patient's chart (on a
 phone), the provincial centre's coordinator accepts and assigns the cardiologist, the two
-exchange a photo and messages, the cardiologist writes an opinion and signs the report, and
-the doctor rates it."""
+exchange a photo and messages, the cardiologist (on a phone too) writes an opinion and signs
+the report, and the doctor rates it."""
 
 from __future__ import annotations
 
@@ -63,9 +63,13 @@ def test_three_users_walk_a_consultation(browsing: Browsing) -> None:
     _act(coordinator, "accept")
     expect(coordinator.locator("h1 .state-accepted")).to_be_visible()
 
-    expert = browsing.new_page()
+    # The cardiologist works from a phone: the worklist, the shared request, the report.
+    expert = browsing.new_page(**PHONE)
     sign_in(expert, EXPERT)
-    expert.goto(f"/consultations/{consultation}")
+    expert.goto("/consultations?view=worklist")
+    assert horizontal_overflow(expert) == 0
+    expert.locator(f'a[href="/consultations/{consultation}"]').first.click()
+    expect(expert).to_have_url(re.compile(rf"/consultations/{consultation}$"))
     _act(expert, "start")
 
     # The doctor sends a photo and a note from the phone; the expert's open page shows
@@ -95,6 +99,7 @@ def test_three_users_walk_a_consultation(browsing: Browsing) -> None:
     expert.fill('#form-sign textarea[name="recommendations"]', "建议冠脉CTA，规律服药。")
     _act(expert, "sign")
     expect(expert.locator("h1 .state-report_signed")).to_be_visible()
+    assert horizontal_overflow(expert) == 0
 
     applicant.goto(f"/consultations/{consultation}")
     expect(applicant.get_by_text("稳定型心绞痛可能性大")).to_be_visible()
