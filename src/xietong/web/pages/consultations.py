@@ -21,6 +21,7 @@ from starlette.datastructures import FormData
 from xietong.access.principal import Principal
 from xietong.consultation import service as svc
 from xietong.consultation import workflow as wf
+from xietong.consultation.labels import MODE_LABELS, URGENCY_LABELS
 from xietong.consultation.models import ConsultationAssignment
 from xietong.consultation.schemas import (
     AcceptIn,
@@ -77,8 +78,6 @@ STATE_LABELS = {
     "cancelled": N_("Cancelled"),
     "expired": N_("Expired"),
 }
-URGENCY_LABELS = {"routine": N_("Routine"), "urgent": N_("Urgent"), "emergency": N_("Emergency")}
-MODE_LABELS = {"async": N_("Asynchronous"), "live": N_("Live session")}
 ACTION_LABELS = {
     "submit": N_("Submit"),
     "resubmit": N_("Resubmit"),
