@@ -8,6 +8,12 @@ from xietong.consultation.service.deadlines import (
     expire_overdue,
     recommend_experts,
 )
+from xietong.consultation.service.printable import (
+    InstitutionHeader,
+    PrintableReport,
+    PrintedExpert,
+    printable_report,
+)
 from xietong.consultation.service.reading import (
     MAX_LIMIT,
     consultation_out,
@@ -40,7 +46,10 @@ __all__ = [
     "MAX_LIMIT",
     "Created",
     "DeadlineRun",
+    "InstitutionHeader",
     "Opened",
+    "PrintableReport",
+    "PrintedExpert",
     "Recommendation",
     "accept",
     "amend_report",
@@ -55,6 +64,7 @@ __all__ = [
     "open_consultation",
     "opinions",
     "parts_of",
+    "printable_report",
     "recommend_experts",
     "reports",
     "resubmit",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -50,6 +50,7 @@ from xietong.web.deps import DbSession, PagePrincipal, services
 from xietong.web.navigation import NavItem, register
 from xietong.web.pages.forms import form_error, locale_of, parse
 from xietong.web.pages.patients_common import render_private
+from xietong.web.report_pdf import pdf_response
 
 router = APIRouter(include_in_schema=False)
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -312,6 +313,18 @@ def consultation_page(
 ) -> Response:
     context = _detail_context(request, session, principal, consultation_id)
     return render_private(request, "consultations/detail.html", context)
+
+
+@router.get("/consultations/{consultation_id}/report.pdf")
+def consultation_report_pdf(
+    request: Request,
+    session: DbSession,
+    principal: PagePrincipal,
+    consultation_id: Id,
+    version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> Response:
+    """A signed report version (the latest without ``version``) as a printable PDF."""
+    return pdf_response(request, svc.printable_report(session, principal, consultation_id, version))
 
 
 def form_values(form: FormData) -> dict[str, Any]:
