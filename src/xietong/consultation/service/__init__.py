@@ -14,6 +14,11 @@ from xietong.consultation.service.messages import (
     message_attachment,
     post_message,
     read_messages,
+from xietong.consultation.service.printable import (
+    InstitutionHeader,
+    PrintableReport,
+    PrintedExpert,
+    printable_report,
 )
 from xietong.consultation.service.reading import (
     MAX_LIMIT,
@@ -48,7 +53,10 @@ __all__ = [
     "AttachmentContent",
     "Created",
     "DeadlineRun",
+    "InstitutionHeader",
     "Opened",
+    "PrintableReport",
+    "PrintedExpert",
     "Recommendation",
     "Thread",
     "accept",
@@ -67,6 +75,7 @@ __all__ = [
     "parts_of",
     "post_message",
     "read_messages",
+    "printable_report",
     "recommend_experts",
     "reports",
     "resubmit",

@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 
 from xietong.access.principal import Principal
 from xietong.consultation import service as svc
+from xietong.consultation.labels import MODE_LABELS, URGENCY_LABELS
 from xietong.consultation.models import MODES, URGENCIES
 from xietong.consultation.schemas import (
     ConsultationIn,
@@ -26,9 +27,7 @@ from xietong.patients.access import access_patient
 from xietong.records import service as records
 from xietong.web.deps import DbSession, PagePrincipal, services
 from xietong.web.pages.consultations import (
-    MODE_LABELS,
     TIMELINE_LIMIT,
-    URGENCY_LABELS,
     centre_choices,
     form_values,
     page_labels,

@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from starlette.datastructures import FormData
 from xietong.access.principal import Principal
 from xietong.consultation import service as svc
 from xietong.consultation import workflow as wf
+from xietong.consultation.labels import MODE_LABELS, URGENCY_LABELS
 from xietong.consultation.models import ConsultationAssignment
 from xietong.consultation.schemas import (
     AcceptIn,
@@ -51,6 +52,7 @@ from xietong.web.navigation import NavItem, register
 from xietong.web.pages.consultation_thread import PAGE_MESSAGES, thread_context
 from xietong.web.pages.forms import form_error, locale_of, parse
 from xietong.web.pages.patients_common import render_private
+from xietong.web.report_pdf import pdf_response
 
 router = APIRouter(include_in_schema=False)
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -79,8 +81,6 @@ STATE_LABELS = {
     "cancelled": N_("Cancelled"),
     "expired": N_("Expired"),
 }
-URGENCY_LABELS = {"routine": N_("Routine"), "urgent": N_("Urgent"), "emergency": N_("Emergency")}
-MODE_LABELS = {"async": N_("Asynchronous"), "live": N_("Live session")}
 ACTION_LABELS = {
     "submit": N_("Submit"),
     "resubmit": N_("Resubmit"),
@@ -327,6 +327,18 @@ def consultation_page(
 ) -> Response:
     context = detail_context(request, session, principal, consultation_id)
     return render_private(request, "consultations/detail.html", context)
+
+
+@router.get("/consultations/{consultation_id}/report.pdf")
+def consultation_report_pdf(
+    request: Request,
+    session: DbSession,
+    principal: PagePrincipal,
+    consultation_id: Id,
+    version: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> Response:
+    """A signed report version (the latest without ``version``) as a printable PDF."""
+    return pdf_response(request, svc.printable_report(session, principal, consultation_id, version))
 
 
 def form_values(form: FormData) -> dict[str, Any]:

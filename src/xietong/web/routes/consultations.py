@@ -36,6 +36,7 @@ from xietong.consultation.schemas import (
 )
 from xietong.core.validation import MAX_ID, StrictModel
 from xietong.web.deps import CurrentPrincipal, DbSession, current_principal, services
+from xietong.web.report_pdf import pdf_response
 
 router = APIRouter(
     prefix="/api/v1/consultations",
@@ -245,6 +246,24 @@ def list_reports(
     consultation_id: ConsultationId, session: DbSession, principal: CurrentPrincipal
 ) -> Any:
     return svc.reports(session, principal, consultation_id)
+
+
+@router.get(
+    "/{consultation_id}/reports/{version}/pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "The signed version"}},
+)
+def report_pdf(
+    consultation_id: ConsultationId,
+    version: Annotated[int, Path(ge=1, le=MAX_ID)],
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
+    """One signed version as a printable PDF with the institutions' letterhead, in the
+    user's locale; 409 ``no_report`` before signing, 404 naming ``version`` for a version
+    never signed."""
+    return pdf_response(request, svc.printable_report(session, principal, consultation_id, version))
 
 
 @router.post("/{consultation_id}/complete", response_model=ConsultationOut)
