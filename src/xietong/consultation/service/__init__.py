@@ -14,6 +14,7 @@ from xietong.consultation.service.messages import (
     message_attachment,
     post_message,
     read_messages,
+)
 from xietong.consultation.service.printable import (
     InstitutionHeader,
     PrintableReport,
@@ -74,8 +75,8 @@ __all__ = [
     "opinions",
     "parts_of",
     "post_message",
-    "read_messages",
     "printable_report",
+    "read_messages",
     "recommend_experts",
     "reports",
     "resubmit",
