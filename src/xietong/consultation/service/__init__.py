@@ -35,6 +35,12 @@ from xietong.consultation.service.requests import (
     start,
     submit,
 )
+from xietong.consultation.service.session_times import (
+    SessionSlot,
+    SessionTimes,
+    SlotExpert,
+    propose_session_times,
+)
 
 __all__ = [
     "MAX_LIMIT",
@@ -42,6 +48,9 @@ __all__ = [
     "DeadlineRun",
     "Opened",
     "Recommendation",
+    "SessionSlot",
+    "SessionTimes",
+    "SlotExpert",
     "accept",
     "amend_report",
     "canonical_content",
@@ -55,6 +64,7 @@ __all__ = [
     "open_consultation",
     "opinions",
     "parts_of",
+    "propose_session_times",
     "recommend_experts",
     "reports",
     "resubmit",
