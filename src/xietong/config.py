@@ -149,7 +149,8 @@ class I18nSettings(BaseSettings):
 
 class ConsultationSettings(BaseSettings):
     """XIETONG_CONSULTATION_*: deadlines of remote consultations, per urgency, in minutes
-    from submission (docs/consultation.md), and how long shared material stays open."""
+    from submission (docs/consultation.md), how long shared material stays open, and the
+    notice the proposed live-session times leave."""
 
     model_config = _section("XIETONG_CONSULTATION_")
     emergency_accept_minutes: int = Field(
@@ -175,6 +176,12 @@ class ConsultationSettings(BaseSettings):
         ge=0,
         le=24 * 90,
         description="Shared material stays open this long after the report deadline.",
+    )
+    session_lead_minutes: int = Field(
+        default=30,
+        ge=0,
+        le=7 * 24 * 60,
+        description="Proposed live-session times start at least this long from now.",
     )
 
     def deadlines(self, urgency: str) -> tuple[int, int]:

@@ -245,3 +245,34 @@ class ThreadOut(BaseModel):
     last_seq: int = Field(description="Ask again with after=last_seq for what comes next.")
     can_post: bool
     read_positions: list[ReadPositionOut]
+
+
+class SlotExpertOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    practitioner_id: int
+    name: str
+    is_lead: bool
+    # For a missing expert: outside_hours (none of their weekly windows holds the slot) or
+    # other_session (another live session of theirs overlaps it); empty for a free one.
+    reason: str
+
+
+class SessionSlotOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    start: datetime
+    end: datetime
+    partial: bool
+    free: list[SlotExpertOut]
+    missing: list[SlotExpertOut]
+
+
+class SessionTimesOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    consultation_id: int
+    duration_minutes: int
+    earliest: datetime
+    until: datetime
+    slots: list[SessionSlotOut]

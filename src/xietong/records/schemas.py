@@ -49,12 +49,15 @@ VitalKind = Literal[
     "height",
     "blood_glucose",
 ]
+VITAL_KINDS: tuple[str, ...] = VitalKind.__args__  # type: ignore[attr-defined]
 Severity = Literal["mild", "moderate", "severe", "unknown"]
 AllergyStatus = Literal["active", "inactive", "refuted"]
 
 # Measurements: finite, and small enough that no float column or formatting overflows.
 Measure = Annotated[float, Field(allow_inf_nan=False, ge=-1e9, le=1e9)]
 CLIENT_REQUEST_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+# Room for ":" and the longest vital kind (VitalSignsIn appends them).
+VITALS_REQUEST_PATTERN = r"^[A-Za-z0-9._:-]{1,47}$"
 LOINC_PATTERN = r"^[0-9]{1,7}-[0-9]$"
 
 
@@ -155,6 +158,31 @@ class VitalSignIn(EntryIn, VitalSignFields):
 
 class AllergyIn(EntryIn, AllergyFields):
     pass
+
+
+class VitalMeasurementIn(StrictModel):
+    kind: VitalKind
+    value: Measure
+    unit: str = Field(default="", max_length=16)
+
+
+class VitalSignsIn(EntryIn):
+    """Vital signs taken together (the chart's form): each measurement becomes one entry,
+    all sharing the time and the encounter. Each entry's request id is this one with the
+    kind appended (``…:heart_rate``), hence the shorter limit."""
+
+    client_request_id: str | None = Field(default=None, pattern=VITALS_REQUEST_PATTERN)
+    encounter_id: Id | None = None
+    measured_at: datetime
+    measurements: list[VitalMeasurementIn] = Field(min_length=1, max_length=len(VITAL_KINDS))
+
+    @field_validator("measurements")
+    @classmethod
+    def _each_kind_once(cls, value: list[VitalMeasurementIn]) -> list[VitalMeasurementIn]:
+        kinds = [m.kind for m in value]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError("A kind is measured twice.")
+        return value
 
 
 FIELDS_BY_KIND: dict[str, type[StrictModel]] = {

@@ -48,6 +48,12 @@ from xietong.consultation.service.requests import (
     start,
     submit,
 )
+from xietong.consultation.service.session_times import (
+    SessionSlot,
+    SessionTimes,
+    SlotExpert,
+    propose_session_times,
+)
 
 __all__ = [
     "MAX_LIMIT",
@@ -59,6 +65,9 @@ __all__ = [
     "PrintableReport",
     "PrintedExpert",
     "Recommendation",
+    "SessionSlot",
+    "SessionTimes",
+    "SlotExpert",
     "Thread",
     "accept",
     "amend_report",
@@ -76,6 +85,7 @@ __all__ = [
     "parts_of",
     "post_message",
     "printable_report",
+    "propose_session_times",
     "read_messages",
     "recommend_experts",
     "reports",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,13 +17,13 @@ from xietong.consultation.models import (
     Consultation,
     ConsultationAssignment,
 )
+from xietong.consultation.service.availability import CHINA, weekly_windows
 from xietong.consultation.service.common import Opened, open_consultation, record_breach, transition
 from xietong.core.clock import now as clock_now
 from xietong.core.errors import Forbidden
 from xietong.core.validation import as_utc
 from xietong.directory.models import ExpertAvailability, Practitioner, PractitionerSpecialty
 
-CHINA = timezone(timedelta(hours=8))
 MAX_WINDOW_DAYS = 31
 
 
@@ -94,21 +94,15 @@ class Recommendation:
 
 
 def _windows(rows: list[ExpertAvailability], start: datetime, end: datetime) -> int:
-    """Availability windows (weekly, China time) that begin between ``start`` and ``end``."""
-    count = 0
+    """Availability windows (weekly, China time) that overlap ``start`` to ``end`` (at
+    most ``MAX_WINDOW_DAYS`` from ``start``)."""
     local_start = start.astimezone(CHINA)
     local_end = min(end, start + timedelta(days=MAX_WINDOW_DAYS)).astimezone(CHINA)
-    day = local_start.date()
-    while day <= local_end.date():
-        for row in rows:
-            if row.weekday != day.weekday():
-                continue
-            begins = datetime.combine(day, row.start_time, tzinfo=CHINA)
-            ends = datetime.combine(day, row.end_time, tzinfo=CHINA)
-            if ends > local_start and begins < local_end:
-                count += 1
-        day += timedelta(days=1)
-    return count
+    return sum(
+        1
+        for begins, ends in weekly_windows(rows, local_start, local_end)
+        if ends > local_start and begins < local_end
+    )
 
 
 def recommend_experts(

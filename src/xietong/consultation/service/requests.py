@@ -1,5 +1,5 @@
 """The request's life before the report: create, submit (grants), triage, schedule, start,
-cancel, resubmit; and reading one consultation or a list."""
+cancel, resubmit. Reading one consultation or a list is in ``reading``."""
 
 from __future__ import annotations
 
@@ -432,6 +432,3 @@ def _guard(session: Session, c: Consultation) -> wf.GuardContext:
 
 
 guard_context = _guard
-
-
-# Reading --------------------------------------------------------------------------------

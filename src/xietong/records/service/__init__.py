@@ -13,6 +13,7 @@ from xietong.records.service.entries import (
     list_entries,
 )
 from xietong.records.service.timeline import TimelineEntry, TimelineQuery, timeline
+from xietong.records.service.vitals import add_vital_signs
 
 __all__ = [
     "MAX_LIMIT",
@@ -23,6 +24,7 @@ __all__ = [
     "TimelineEntry",
     "TimelineQuery",
     "add_entry",
+    "add_vital_signs",
     "correct_entry",
     "entries_out",
     "entry_out",

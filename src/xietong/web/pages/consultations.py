@@ -50,6 +50,7 @@ from xietong.records.rules import CHINA_TZ
 from xietong.web.deps import DbSession, PagePrincipal, services
 from xietong.web.navigation import NavItem, register
 from xietong.web.pages.consultation_thread import PAGE_MESSAGES, thread_context
+from xietong.web.pages.directory_common import WEEKDAYS
 from xietong.web.pages.forms import form_error, locale_of, parse
 from xietong.web.pages.patients_common import render_private
 from xietong.web.report_pdf import pdf_response
@@ -96,6 +97,10 @@ ACTION_LABELS = {
     "sign": N_("Sign the report"),
     "amend": N_("Amend the report"),
     "complete": N_("Complete and rate"),
+}
+MISSING_LABELS = {
+    "outside_hours": N_("outside their hours"),
+    "other_session": N_("in another live session"),
 }
 REASON_LABELS = {
     "specialty_match": N_("specialty matches"),
@@ -234,6 +239,42 @@ def _institution_names(session: Session, ids: set[int]) -> dict[int, str]:
     return {int(iid): str(name) for iid, name in found}
 
 
+def _session_times(
+    request: Request, session: Session, principal: Principal, consultation_id: int
+) -> dict[str, Any]:
+    """The proposed live-session times for the schedule and reschedule forms: each a radio
+    whose value is the ``datetime-local`` text of its start (China time)."""
+    locale = locale_of(request)
+    settings = services(request).settings.consultation
+    found = svc.propose_session_times(session, principal, consultation_id, settings)
+    slots = []
+    for slot in found.slots:
+        start, end = slot.start.astimezone(CHINA_TZ), slot.end.astimezone(CHINA_TZ)
+        weekday = translate(locale, WEEKDAYS[start.weekday()])
+        missing = [
+            translate(
+                locale,
+                N_("{name} ({reason})"),
+                name=e.name,
+                reason=translate(locale, MISSING_LABELS.get(e.reason, e.reason)),
+            )
+            for e in slot.missing
+        ]
+        slots.append(
+            {
+                "value": start.strftime("%Y-%m-%dT%H:%M"),
+                "label": f"{start:%Y-%m-%d} {weekday} {start:%H:%M}–{end:%H:%M}",
+                "partial": slot.partial,
+                "missing": ", ".join(missing),
+            }
+        )
+    return {
+        "slots": slots,
+        "duration": found.duration_minutes,
+        "partial": any(s["partial"] for s in slots),
+    }
+
+
 def detail_context(
     request: Request, session: Session, principal: Principal, consultation_id: int
 ) -> dict[str, Any]:
@@ -257,6 +298,9 @@ def detail_context(
             }
             for r in svc.recommend_experts(session, principal, consultation_id)
         ]
+    session_times = None
+    if {"schedule", "reschedule"} & set(actions):
+        session_times = _session_times(request, session, principal, consultation_id)
     mine = None
     if opened.assignment is not None:
         mine = next(
@@ -289,6 +333,7 @@ def detail_context(
         "experts": experts,
         "actions": actions,
         "recommendations": recommendations,
+        "session_times": session_times,
         "my_opinion": mine.text if mine else "",
         "latest": report_rows[0] if report_rows else None,
         # Referral targets offered: the centres the applicant's institution sends work to.
@@ -345,16 +390,17 @@ def form_values(form: FormData) -> dict[str, Any]:
     return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
 
 
-def _scheduled_at(raw: str) -> str:
-    """A ``datetime-local`` value is China time."""
+def _scheduled_at(values: dict[str, Any]) -> str:
+    """The typed ``datetime-local`` value, or else the chosen proposal (``proposed_at``,
+    the same format); either is China time."""
+    name = "scheduled_at" if values.get("scheduled_at") else "proposed_at"
+    raw = str(values.get(name, ""))
     if not raw:
         return raw
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
-        raise Invalid(
-            N_("Give a date and time."), code="invalid_datetime", field="scheduled_at"
-        ) from None
+        raise Invalid(N_("Give a date and time."), code="invalid_datetime", field=name) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=CHINA_TZ)
     return moment.isoformat()
@@ -401,7 +447,7 @@ def _act(
         optional = parse(OptionalNoteIn, {"note": values.get("note", "")})
         svc.simple_action(session, principal, consultation_id, "cancel", optional.note)
     elif action in ("schedule", "reschedule"):
-        when = _scheduled_at(str(values.get("scheduled_at", "")))
+        when = _scheduled_at(values)
         data_s = parse(ScheduleIn, {"scheduled_at": when, "note": values.get("note", "")})
         step: Literal["schedule", "reschedule"] = (
             "schedule" if action == "schedule" else "reschedule"

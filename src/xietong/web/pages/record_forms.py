@@ -32,9 +32,7 @@ from xietong.records import icd10, rules
 from xietong.records import service as svc
 from xietong.records.kinds import KIND_LABELS, RecordKind, code_label
 from xietong.records.models import EntryColumns
-from xietong.records.schemas import (
-    VitalSignIn,
-)
+from xietong.records.schemas import VitalMeasurementIn, VitalSignsIn
 from xietong.records.service.common import require_recorder
 from xietong.web.deps import DbSession, PagePrincipal
 from xietong.web.pages.directory_common import form_data
@@ -236,9 +234,9 @@ def _record_vitals(
     request_id: str,
     raw: dict[str, str],
 ) -> EntryColumns:
-    """Each filled measurement becomes one entry, all in this request's transaction: one
-    refused value and none is kept. They share the time and the encounter; each gets the
-    form's request id with its kind, so a double submit records each once."""
+    """The shared time and encounter and each filled measurement, recorded by
+    :func:`xietong.records.service.add_vital_signs` (one entry each, all or none; the
+    form's request id makes a double submit record each once). Returns the first entry."""
     shared: dict[str, Any] = {}
     for name in VITAL_FORM_SHARED:
         spec = spec_of(RecordKind.VITAL_SIGN, name)
@@ -250,32 +248,36 @@ def _record_vitals(
             raise required_missing(name)
     value_spec = spec_of(RecordKind.VITAL_SIGN, "value")
     assert value_spec is not None  # noqa: S101
-    measured: list[tuple[str, float]] = []
+    measurements: list[VitalMeasurementIn] = []
     for vital in VITAL_KINDS:
         raw[vital] = form_text(form, vital, value_spec.input_limit)
         if raw[vital]:
-            measured.append((vital, typed(value_spec, raw[vital], field=vital)))
-    if not measured:
+            value = typed(value_spec, raw[vital], field=vital)
+            measurements.append(_measurement(vital, value))
+    if not measurements:
         raise Invalid(N_("Enter at least one measurement."), code="missing", field="vitals")
-    first: EntryColumns | None = None
-    for vital, value in measured:
-        data = {
+    body = validate_input(
+        VitalSignsIn,
+        {
             **shared,
-            "kind": vital,
-            "value": value,
+            "measurements": measurements,
             "source": "entered",
-            "client_request_id": f"{request_id}:{vital}" if request_id else None,
-        }
-        try:
-            body = validate_input(VitalSignIn, data)
-            entry = svc.add_entry(session, principal, RecordKind.VITAL_SIGN, patient_id, body).entry
-        except XietongError as exc:
-            if exc.field in ("kind", "value", "unit"):
-                exc.field = vital
-            raise
-        first = first or entry
-    assert first is not None  # noqa: S101
-    return first
+            "client_request_id": request_id or None,
+        },
+    )
+    return svc.add_vital_signs(session, principal, patient_id, body)[0].entry
+
+
+def _measurement(vital: str, value: float) -> VitalMeasurementIn:
+    """One measurement; a refused value names its input."""
+    try:
+        measurement: VitalMeasurementIn = validate_input(
+            VitalMeasurementIn, {"kind": vital, "value": value}
+        )
+    except Invalid as exc:
+        exc.field = vital
+        raise
+    return measurement
 
 
 # The ICD-10 picker -----------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The consultation JSON API under /api/v1/consultations: create (and submit), read, lists
 (the applicant's institution, the centre's inbox, the expert's worklist), every transition
 as ``POST /{id}/{action}``, opinions, the signed report and its versions, the rating and
-the expert recommendation. Who may do what is decided in
+the expert recommendation, the proposed live-session times. Who may do what is decided in
 :mod:`xietong.consultation.service`; these routes parse, call one use case and answer.
 """
 
@@ -33,7 +33,9 @@ from xietong.consultation.schemas import (
     ReportOut,
     ResubmitIn,
     ScheduleIn,
+    SessionTimesOut,
 )
+from xietong.consultation.service import session_times as times
 from xietong.core.validation import MAX_ID, StrictModel
 from xietong.web.deps import CurrentPrincipal, DbSession, current_principal, services
 from xietong.web.report_pdf import pdf_response
@@ -64,6 +66,13 @@ class ListParams(StrictModel):
     state: State | None = None
     limit: int = Field(default=50, ge=1, le=svc.MAX_LIMIT)
     offset: int = Field(default=0, ge=0, le=1_000_000)
+
+
+class SessionTimesParams(StrictModel):
+    duration: int = Field(
+        default=times.DEFAULT_DURATION, ge=times.MIN_DURATION, le=times.MAX_DURATION
+    )
+    limit: int = Field(default=times.DEFAULT_LIMIT, ge=1, le=times.MAX_PROPOSALS)
 
 
 def _out(session: Session, principal: Principal, c: Consultation) -> dict[str, Any]:
@@ -278,3 +287,23 @@ def recommendations(
     consultation_id: ConsultationId, session: DbSession, principal: CurrentPrincipal
 ) -> Any:
     return svc.recommend_experts(session, principal, consultation_id)
+
+
+@router.get("/{consultation_id}/session-times", response_model=SessionTimesOut)
+def session_times(
+    consultation_id: ConsultationId,
+    params: Annotated[SessionTimesParams, Query()],
+    session: DbSession,
+    principal: CurrentPrincipal,
+    settings: Settings,
+) -> Any:
+    """Proposed live-session times (``duration`` minutes, at most ``limit``) from the
+    assigned experts' weekly availability and their other live sessions."""
+    return svc.propose_session_times(
+        session,
+        principal,
+        consultation_id,
+        settings,
+        duration_minutes=params.duration,
+        limit=params.limit,
+    )
