@@ -182,3 +182,16 @@ def test_the_worklist_is_ordered_by_deadline(client: TestClient, db: Session, ne
     # An expert's worklist is not theirs to read as a coordinator: 403.
     r = client.get(API, params={"view": "inbox"}, headers=net.tokens["expert_b"])
     assert r.status_code == 403
+
+
+def test_participants_see_who_the_patient_is_and_nothing_encrypted(
+    client: TestClient, db: Session, net: Net
+) -> None:
+    c = reach(db, net, "in_progress")
+    db.commit()
+    for who in ("coordinator", "expert_b"):
+        one = client.get(f"{API}/{c.id}", headers=net.tokens[who])
+        assert one.json()["patient_name"] == net.patient.name
+        assert "resident" not in one.text
+    listing = client.get(API, params={"view": "inbox"}, headers=net.tokens["coordinator"])
+    assert [row["patient_name"] for row in listing.json()["items"]] == [net.patient.name]

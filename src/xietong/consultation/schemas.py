@@ -107,6 +107,7 @@ class HistoryOut(BaseModel):
 class ConsultationOut(BaseModel):
     id: int
     patient_id: int
+    patient_name: str
     applicant_user_id: int
     applicant_institution_id: int
     purpose: str
@@ -139,6 +140,7 @@ class ConsultationOut(BaseModel):
 class ConsultationSummaryOut(BaseModel):
     id: int
     patient_id: int
+    patient_name: str
     applicant_institution_id: int
     target_institution_id: int
     specialty: str

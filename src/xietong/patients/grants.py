@@ -225,6 +225,20 @@ def grant_items(session: Session, grant_id: int) -> list[GrantItem]:
     return [GrantItem(kind, item_id) for kind, item_id in rows]
 
 
+def extend_grants(session: Session, grant_ids: list[int], until: datetime) -> int:
+    """Make workflow grants last until ``until`` when the workflow's deadline moved (a
+    resubmitted request): never shortened, and a revoked grant stays revoked. Returns how
+    many were extended."""
+    extended = 0
+    for grant_id in grant_ids:
+        grant = session.get(ChartGrant, grant_id)
+        if grant is not None and grant.revoked_at is None and as_utc(grant.expires_at) < until:
+            grant.expires_at = until
+            extended += 1
+    session.flush()
+    return extended
+
+
 def is_active(grant: ChartGrant) -> bool:
     return grant.revoked_at is None and as_utc(grant.expires_at) > now()
 

@@ -26,6 +26,7 @@ from xietong.consultation.service.reading import (
     consultation_out,
     get_consultation,
     list_consultations,
+    summaries_out,
     summary_out,
 )
 from xietong.consultation.service.reports import (
@@ -95,6 +96,7 @@ __all__ = [
     "simple_action",
     "start",
     "submit",
+    "summaries_out",
     "summary_out",
     "write_opinion",
 ]

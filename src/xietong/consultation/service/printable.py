@@ -37,10 +37,8 @@ from xietong.core.errors import N_, Conflict, NotFound
 from xietong.core.validation import as_utc
 from xietong.directory.models import Institution, Practitioner
 from xietong.identity.models import User
-from xietong.patients.access import member_ids, survivor_of
-from xietong.patients.identifiers import IdentifierKind
-from xietong.patients.models import Patient, PatientIdentifier
 from xietong.patients.views import age_on
+from xietong.patients.workflow_view import PatientCard, patient_card, record_number_at
 from xietong.records.rules import CHINA_TZ
 
 ACTION = "consultation.report_pdf"
@@ -134,7 +132,7 @@ def printable_report(
     by_id = {r.id: r for r in versions}
     amended = by_id.get(report.amended_from_id) if report.amended_from_id else None
 
-    patient = survivor_of(session, _patient(session, c.patient_id))
+    patient = _patient(session, c.patient_id)
     signer = _practitioner(session, report.signed_by_practitioner_id)
     signed_day = as_utc(report.signed_at).astimezone(CHINA_TZ).date()
     printable = PrintableReport(
@@ -150,7 +148,7 @@ def printable_report(
         patient_sex=patient.sex,
         patient_birth_date=patient.birth_date,
         patient_age=age_on(patient.birth_date, signed_day),
-        medical_record_number=_record_number(session, patient, c.applicant_institution_id),
+        medical_record_number=record_number_at(session, c.patient_id, c.applicant_institution_id),
         purpose=c.purpose,
         clinical_summary=c.clinical_summary,
         questions=c.questions,
@@ -181,11 +179,11 @@ def printable_report(
     return printable
 
 
-def _patient(session: Session, patient_id: int) -> Patient:
-    patient = session.get(Patient, patient_id)
-    if patient is None:  # cannot happen: a foreign key
+def _patient(session: Session, patient_id: int) -> PatientCard:
+    card = patient_card(session, patient_id)
+    if card is None:  # cannot happen: a foreign key
         raise NotFound(code="patient_not_found", field="patient_id")
-    return patient
+    return card
 
 
 def _header(session: Session, institution_id: int | None) -> InstitutionHeader:
@@ -207,22 +205,6 @@ def _practitioner(session: Session, practitioner_id: int) -> Practitioner:
     if found is None:  # cannot happen: a foreign key
         raise NotFound(code="practitioner_not_found", field="practitioner_id")
     return found
-
-
-def _record_number(session: Session, patient: Patient, institution_id: int) -> str:
-    """The requesting institution's medical record number of the patient (any record of
-    the merged tree, the survivor's first), or ""."""
-    members = member_ids(session, patient.id)
-    rows = session.execute(
-        select(PatientIdentifier.patient_id, PatientIdentifier.value_masked).where(
-            PatientIdentifier.patient_id.in_(members),
-            PatientIdentifier.kind == IdentifierKind.MRN.value,
-            PatientIdentifier.issuer == str(institution_id),
-        )
-    ).all()
-    order = {pid: n for n, pid in enumerate(members)}
-    found = sorted(rows, key=lambda row: order.get(int(row[0]), len(order)))
-    return str(found[0][1]) if found else ""
 
 
 def _experts(session: Session, consultation_id: int) -> tuple[PrintedExpert, ...]:

@@ -25,6 +25,7 @@ from xietong.consultation.service.common import (
 )
 from xietong.directory.models import Institution, Practitioner
 from xietong.identity.roles import Role
+from xietong.patients.workflow_view import patient_card, patient_cards
 
 MAX_LIMIT = 200
 
@@ -46,8 +47,10 @@ def consultation_out(session: Session, opened: Opened) -> dict[str, Any]:
         .where(ConsultationHistory.consultation_id == c.id)
         .order_by(ConsultationHistory.id)
     ).scalars()
+    patient = patient_card(session, c.patient_id)
     return {
         **{col: getattr(c, col) for col in _COLUMNS},
+        "patient_name": patient.name if patient else "",
         "grant_ids": grant_ids(session, c.id),
         "assignments": [
             {
@@ -155,6 +158,18 @@ def list_consultations(
         detail={"view": view, "count": len(rows)},
     )
     return rows, total
+
+
+def summaries_out(session: Session, rows: list[Consultation]) -> list[dict[str, Any]]:
+    """The list's rows, each with the patient's name (the list read is audited)."""
+    cards = patient_cards(session, [c.patient_id for c in rows])
+    return [
+        {
+            **summary_out(c),
+            "patient_name": cards[c.patient_id].name if c.patient_id in cards else "",
+        }
+        for c in rows
+    ]
 
 
 def summary_out(c: Consultation) -> dict[str, Any]:

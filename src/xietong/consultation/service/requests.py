@@ -38,8 +38,7 @@ from xietong.directory.service.links import is_upward
 from xietong.identity.models import User
 from xietong.identity.roles import Role
 from xietong.patients.access import access_patient, resolve_item
-from xietong.patients.grants import GrantItem, grant_for_workflow
-from xietong.patients.models import ChartGrant
+from xietong.patients.grants import GrantItem, extend_grants, grant_for_workflow
 
 
 @dataclass(frozen=True)
@@ -276,11 +275,7 @@ def resubmit(
         values["questions"] = data.questions
     transition(session, principal, opened, "resubmit", note=data.note, values=values)
     expiry = report_deadline + timedelta(hours=settings.grant_margin_hours)
-    for gid in grant_ids(session, c.id):
-        grant = session.get(ChartGrant, gid)
-        if grant is not None and grant.revoked_at is None and as_utc(grant.expires_at) < expiry:
-            grant.expires_at = expiry
-    session.flush()
+    extend_grants(session, grant_ids(session, c.id), expiry)
     return c
 
 

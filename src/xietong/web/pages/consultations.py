@@ -44,7 +44,6 @@ from xietong.directory.service.links import upward_centres
 from xietong.directory.specialties import specialty_label
 from xietong.identity.models import User
 from xietong.identity.roles import Role
-from xietong.patients.models import Patient
 from xietong.records.kinds import KIND_LABELS
 from xietong.records.rules import CHINA_TZ
 from xietong.web.deps import DbSession, PagePrincipal, services
@@ -166,8 +165,10 @@ def consultation_list(request: Request, session: DbSession, principal: PagePrinc
     total = 0
     if current:
         found, total = svc.list_consultations(session, principal, current, limit=LIST_LIMIT)  # type: ignore[arg-type]
-        names = _patient_names(session, [c.patient_id for c in found])
-        rows = [{"c": c, "patient_name": names.get(c.patient_id, "")} for c in found]
+        rows = [
+            {"c": c, "patient_name": out["patient_name"]}
+            for c, out in zip(found, svc.summaries_out(session, found), strict=True)
+        ]
     context = {
         **page_labels(locale),
         "tabs": [(code, translate(locale, label)) for code, label in tabs],
@@ -176,13 +177,6 @@ def consultation_list(request: Request, session: DbSession, principal: PagePrinc
         "total": total,
     }
     return render_private(request, "consultations/list.html", context)
-
-
-def _patient_names(session: Session, ids: list[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    found = session.execute(select(Patient.id, Patient.name).where(Patient.id.in_(set(ids))))
-    return {int(pid): str(name) for pid, name in found}
 
 
 # One consultation --------------------------------------------------------------------------
@@ -309,12 +303,11 @@ def detail_context(
         )
     target = find_institution(session, c.target_institution_id)
     applicant = find_institution(session, c.applicant_institution_id)
-    patient = session.get(Patient, c.patient_id)
     return {
         **page_labels(locale),
         "c": c,
         "out": out,
-        "patient_name": patient.name if patient else "",
+        "patient_name": out["patient_name"],
         "target": target,
         "applicant": applicant,
         "shared": _shared(locale, c.shared_items),

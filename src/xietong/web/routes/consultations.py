@@ -110,7 +110,7 @@ def list_consultations(
         offset=params.offset,
     )
     return {
-        "items": [svc.summary_out(c) for c in rows],
+        "items": svc.summaries_out(session, rows),
         "total": total,
         "limit": params.limit,
         "offset": params.offset,
