@@ -191,6 +191,52 @@ class ConsultationSettings(BaseSettings):
         return accept, max(accept, report)
 
 
+class ReferralSettings(BaseSettings):
+    """XIETONG_REFERRAL_*: how long a receiving institution has to answer a referral, when a
+    missed appointment becomes a no-show, how long shared records stay open, and how far
+    ahead slots are generated from the weekly templates (docs/referral.md)."""
+
+    model_config = _section("XIETONG_REFERRAL_")
+    accept_minutes: int = Field(
+        default=48 * 60,
+        ge=1,
+        le=100_000,
+        description="An up or exam referral is answered within this.",
+    )
+    green_accept_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=100_000,
+        description="A green-channel referral is answered within this.",
+    )
+    down_accept_minutes: int = Field(
+        default=72 * 60, ge=1, le=100_000, description="A down-referral is accepted within this."
+    )
+    no_show_grace_minutes: int = Field(
+        default=120,
+        ge=0,
+        le=7 * 24 * 60,
+        description="A booked patient not checked in this long after the slot ends is a no-show.",
+    )
+    grant_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="Records shared with a referral stay open this many days after it is sent.",
+    )
+    slot_horizon_days: int = Field(
+        default=28,
+        ge=1,
+        le=180,
+        description="Slots are generated from the weekly templates this many days ahead.",
+    )
+
+    def accept_minutes_for(self, kind: str, priority: str) -> int:
+        if kind == "down":
+            return self.down_accept_minutes
+        return self.green_accept_minutes if priority == "green" else self.accept_minutes
+
+
 class Settings(BaseSettings):
     """All settings. ``XIETONG_ENV`` and ``XIETONG_DATA_DIR`` sit at the top level."""
 
@@ -210,6 +256,7 @@ class Settings(BaseSettings):
     upload: UploadSettings = Field(default_factory=UploadSettings)
     i18n: I18nSettings = Field(default_factory=I18nSettings)
     consultation: ConsultationSettings = Field(default_factory=ConsultationSettings)
+    referral: ReferralSettings = Field(default_factory=ReferralSettings)
 
     @model_validator(mode="after")
     def _production_refuses_placeholders(self) -> Settings:

@@ -42,6 +42,8 @@ from xietong.records.models import (
     RecordRevision,
     VitalSign,
 )
+from xietong.referral.models import FollowUp, Referral, ReferralGrant, ReferralHistory
+from xietong.referral.slot_models import Slot, SlotBooking, SlotTemplate
 
 __all__ = [
     "Allergy",
@@ -66,6 +68,7 @@ __all__ = [
     "Encounter",
     "ExpertAvailability",
     "ExpertProfile",
+    "FollowUp",
     "Institution",
     "LabResult",
     "Medication",
@@ -78,8 +81,14 @@ __all__ = [
     "Practitioner",
     "PractitionerSpecialty",
     "RecordRevision",
+    "Referral",
+    "ReferralGrant",
+    "ReferralHistory",
     "Region",
     "ServiceLink",
+    "Slot",
+    "SlotBooking",
+    "SlotTemplate",
     "User",
     "UserRole",
     "VitalSign",
