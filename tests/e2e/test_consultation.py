@@ -86,7 +86,7 @@ def test_three_users_walk_a_consultation(browsing: Browsing) -> None:
     expect(note).to_be_visible(timeout=15_000)
     photo = expert.locator(".message-image img").last
     expect(photo).to_be_visible()
-    assert photo.evaluate("img => img.complete && img.naturalWidth > 0")
+    assert photo.evaluate("async img => { await img.decode(); return img.naturalWidth > 0; }")
     expert.fill('#form-message textarea[name="text"]', "收到，ST段压低0.1mV")
     expert.locator("#form-message button[type=submit]").click()
     answer = applicant.locator(".message .message-text", has_text="收到，ST段压低0.1mV")

@@ -67,7 +67,10 @@ def test_register_photograph_and_find_on_the_chart(
     expect(page).to_have_url(re.compile(r"/documents/\d+$"))
     shown = page.locator(".document-pages img").first
     expect(shown).to_be_visible()
-    size = shown.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    # Visible is laid out, not yet loaded: wait for the picture itself.
+    size = shown.evaluate(
+        "async img => { await img.decode(); return [img.naturalWidth, img.naturalHeight]; }"
+    )
     assert size == [600, 800], "the photo is shown upright"
     stored = page.request.get(shown.get_attribute("src") or "")
     assert stored.ok
@@ -78,7 +81,9 @@ def test_register_photograph_and_find_on_the_chart(
     expect(entry).to_be_visible()
     thumb = entry.locator("img.thumb")
     expect(thumb).to_be_visible()
-    thumb_size = thumb.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    thumb_size = thumb.evaluate(
+        "async img => { await img.decode(); return [img.naturalWidth, img.naturalHeight]; }"
+    )
     assert thumb_size[1] > thumb_size[0] > 0, "the thumbnail is upright too"
     assert horizontal_overflow(page) == 0
 
