@@ -29,6 +29,7 @@ from xietong.web.routes import health
 from xietong.web.routes import notifications as notification_routes
 from xietong.web.routes import patients as patients_routes
 from xietong.web.routes import records as records_routes
+from xietong.web.routes import referrals as referral_routes
 from xietong.web.routes import users as users_routes
 
 # Paths that take file uploads get XIETONG_HTTP_MAX_UPLOAD_BYTES instead of the body limit.
@@ -51,6 +52,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(notification_routes.router)
     app.include_router(consultation_routes.router)
     app.include_router(consultation_message_routes.router)
+    app.include_router(referral_routes.router)
     app.include_router(auth_pages.router)
     app.include_router(home_pages.router)
     app.include_router(account_pages.router)

@@ -22,6 +22,7 @@ from xietong.consultation.service.common import (
     Opened,
     grant_ids,
     open_consultation,
+    parts_of,
 )
 from xietong.directory.models import Institution, Practitioner
 from xietong.identity.roles import Role
@@ -32,6 +33,17 @@ MAX_LIMIT = 200
 
 def get_consultation(session: Session, principal: Principal, consultation_id: int) -> Opened:
     return open_consultation(session, principal, consultation_id, action="consultation.read")
+
+
+def linked_consultation(
+    session: Session, principal: Principal, consultation_id: int
+) -> Consultation | None:
+    """The consultation when the principal takes part in it, else None: for a workflow
+    that links to it (a referral's closed loop), which audits its own read."""
+    c = session.get(Consultation, consultation_id)
+    if c is None or not parts_of(session, principal, c)[0]:
+        return None
+    return c
 
 
 def consultation_out(session: Session, opened: Opened) -> dict[str, Any]:
