@@ -25,6 +25,8 @@ from xietong.directory.regions import load_regions
 from xietong.main import create_app
 
 PG_PREFIX = ("postgresql", "postgres")
+# Fixtures shared by the slot tests (tests/referral/test_slots*.py).
+pytest_plugins = ["tests.referral.slot_fixtures"]
 
 
 def _is_pg(url: str) -> bool:

@@ -156,6 +156,22 @@ def jobs_deadlines() -> None:
     )
 
 
+@jobs_app.command("slots")
+def jobs_slots() -> None:
+    """Generate every institution's slots from its weekly templates up to the horizon
+    (XIETONG_REFERRAL_SLOT_HORIZON_DAYS); slots that exist are kept as they are."""
+    from xietong.referral.slots import generate_all_slots
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    with session_scope(make_session_factory(engine)) as session:
+        run = generate_all_slots(session, settings.referral)
+    console.print(
+        f"slots created {run.created} at {len(run.by_institution)} institutions; "
+        f"generated through {run.through.isoformat()}"
+    )
+
+
 def _safe_url(url: str) -> str:
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)

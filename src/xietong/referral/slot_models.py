@@ -137,7 +137,9 @@ class SlotBooking(Base):
     booked_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     booked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    released_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    arrived_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     client_request_id: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (

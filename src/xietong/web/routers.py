@@ -19,6 +19,7 @@ from xietong.web.pages import notifications as notification_pages
 from xietong.web.pages import patients as patient_pages
 from xietong.web.pages import record_entry as record_entry_pages
 from xietong.web.pages import record_forms as record_form_pages
+from xietong.web.pages import slots as slot_pages
 from xietong.web.routes import audit as audit_routes
 from xietong.web.routes import auth as auth_routes
 from xietong.web.routes import consultation_messages as consultation_message_routes
@@ -30,6 +31,7 @@ from xietong.web.routes import notifications as notification_routes
 from xietong.web.routes import patients as patients_routes
 from xietong.web.routes import records as records_routes
 from xietong.web.routes import referrals as referral_routes
+from xietong.web.routes import slots as slot_routes
 from xietong.web.routes import users as users_routes
 
 # Paths that take file uploads get XIETONG_HTTP_MAX_UPLOAD_BYTES instead of the body limit.
@@ -53,6 +55,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(consultation_routes.router)
     app.include_router(consultation_message_routes.router)
     app.include_router(referral_routes.router)
+    app.include_router(slot_routes.router)
     app.include_router(auth_pages.router)
     app.include_router(home_pages.router)
     app.include_router(account_pages.router)
@@ -76,3 +79,4 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(consultation_message_pages.router)
     app.include_router(consultation_pages.router)
     app.include_router(consultation_forms.router)
+    app.include_router(slot_pages.router)

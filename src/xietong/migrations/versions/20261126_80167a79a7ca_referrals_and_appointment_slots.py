@@ -343,7 +343,9 @@ def upgrade() -> None:
         sa.Column("booked_by_user_id", sa.Integer(), nullable=True),
         sa.Column("booked_at", xietong.core.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("released_at", xietong.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("released_by_user_id", sa.Integer(), nullable=True),
         sa.Column("arrived_at", xietong.core.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("arrived_by_user_id", sa.Integer(), nullable=True),
         sa.Column("client_request_id", sa.String(length=64), nullable=True),
         sa.CheckConstraint(
             "channel = 'normal' OR purpose = 'referral'",
@@ -359,6 +361,16 @@ def upgrade() -> None:
             ["booked_by_user_id"],
             ["app_user.id"],
             name=op.f("fk_slot_booking_booked_by_user_id_app_user"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["released_by_user_id"],
+            ["app_user.id"],
+            name=op.f("fk_slot_booking_released_by_user_id_app_user"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["arrived_by_user_id"],
+            ["app_user.id"],
+            name=op.f("fk_slot_booking_arrived_by_user_id_app_user"),
         ),
         sa.ForeignKeyConstraint(
             ["patient_id"], ["patient.id"], name=op.f("fk_slot_booking_patient_id_patient")
