@@ -82,14 +82,14 @@ class Net:
         }
 
     def exam_body(self, **changes: Any) -> dict[str, Any]:
-        return self.body(
-            kind="exam",
-            exam_type="ct",
-            slot_id=self.slots["ct"],
-            target_department_id=self.departments["radiology"],
-            reason="头痛，需头颅CT",
-            **changes,
-        )
+        exam = {
+            "kind": "exam",
+            "exam_type": "ct",
+            "slot_id": self.slots["ct"],
+            "target_department_id": self.departments["radiology"],
+            "reason": "头痛，需头颅CT",
+        }
+        return self.body(**{**exam, **changes})
 
 
 @pytest.fixture(autouse=True)
@@ -152,6 +152,7 @@ def net(db: Session, tmp_path: Path) -> Net:
     }
     cardiologist = factories.practitioner(db, county, name="张主任", department=cardio)
     users["clinician"].practitioner_id = cardiologist.id
+    practitioners = {"cardiologist": cardiologist.id}
     db.flush()
     p = {name: principal_of(user) for name, user in users.items()}
     patient = register_patient(db, p["sender"], pii, _patient_in()).patient
@@ -175,6 +176,7 @@ def net(db: Session, tmp_path: Path) -> Net:
         {"cardio": cardio.id, "radiology": radiology.id},
         slots,
         LocalBlobStore(tmp_path / "blobs"),
+        {"practitioners": practitioners},
     )
 
 
@@ -252,6 +254,7 @@ def reach(db: Session, n: Net, kind: str, state: str, **changes: Any) -> Referra
     if state == "accepted":
         return r
     if state == "no_show":
+        after_start()
         svc.simple_action(db, n.p["desk"], r.id, "no_show", "")
         return r
     svc.check_in(db, n.p["desk"], r.id)
@@ -270,6 +273,11 @@ def reach(db: Session, n: Net, kind: str, state: str, **changes: Any) -> Referra
     svc.decide(db, n.p["clinician"], r.id, DecisionIn(decision="stay", note="基层随访"), SETTINGS)
     assert state == "completed"
     return r
+
+
+def after_start() -> None:
+    """Move the clock past the start of tomorrow's slots (a no-show is marked then)."""
+    clock.set_clock(lambda: TOMORROW_9 + timedelta(hours=1))
 
 
 def _reach_down(db: Session, n: Net, state: str) -> Referral:

@@ -149,9 +149,8 @@ def test_create_down(
     up = reach(db, net, "up", "in_treatment")
     db.commit()
     before = counts(db)
-    r = client.post(
-        f"{API}/down", json=down_body(net, up.id, **changes), headers=net.tokens["county_doctor"]
-    )
+    body = {**down_body(net, up.id), **changes}
+    r = client.post(f"{API}/down", json=body, headers=net.tokens["county_doctor"])
     assert r.status_code == status, r.text
     assert r.json()["error"]["field"] == field
     assert counts(db) == before

@@ -28,6 +28,7 @@ from xietong.config import ConsultationSettings
 from xietong.consultation import service as consultations
 from xietong.consultation.schemas import AcceptIn as ConsultationAccept
 from xietong.consultation.schemas import ConsultationIn, OpinionIn, ReportIn
+from xietong.core import clock
 from xietong.core.workflow_events import WorkflowEvent
 from xietong.directory.models import Practitioner
 from xietong.notifications.models import Notification
@@ -191,7 +192,7 @@ def test_the_green_channel_uses_its_own_quota_and_alerts_the_department(
 def test_a_referral_from_a_consultation_that_recommends_it(
     client: TestClient, db: Session, net: Net
 ) -> None:
-    cardiologist = db.get(Practitioner, net.p["clinician"].practitioner_id)
+    cardiologist = db.get(Practitioner, net.extra["practitioners"]["cardiologist"])
     assert cardiologist is not None
     cardiologist.is_expert = True
     settings = ConsultationSettings()
@@ -265,11 +266,13 @@ def test_deadlines_expire_mark_no_shows_and_flag_overdue_follow_ups(db: Session,
     booked = reach(db, net, "up", "accepted", slot_id=net.slots["outpatient_later"])
     down = create_down(db, net, reach(db, net, "up", "in_treatment").id)
     svc.accept(db, net.p["village_desk"], down.id, AcceptIn())
-    run = svc.run_deadlines(db, SETTINGS, NOW + timedelta(days=60))
+    later = NOW + timedelta(days=90)  # past both follow-ups
+    clock.set_clock(lambda: later)
+    run = svc.run_deadlines(db, SETTINGS)
     assert waiting.id in run.expired
     assert booked.id in run.no_shows
     assert len(run.overdue_follow_ups) == 2
-    again = svc.run_deadlines(db, SETTINGS, NOW + timedelta(days=60))
+    again = svc.run_deadlines(db, SETTINGS)
     assert (again.expired, again.no_shows, again.overdue_follow_ups) == ([], [], [])
     db.refresh(waiting)
     assert waiting.state == "expired"

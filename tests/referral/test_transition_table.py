@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.referral.conftest import NOW, SETTINGS, Net, exam_document, reach
+from tests.referral.conftest import NOW, SETTINGS, Net, after_start, exam_document, reach
+from xietong.core import clock
 from xietong.core.errors import XietongError
 from xietong.core.workflow import Transition
 from xietong.referral import service as svc
@@ -63,8 +64,11 @@ def _status(db: Session, n: Net, who: str, action: str, rid: int) -> int:
     return 200
 
 
-def _prepare(db: Session, n: Net, kind: str, state: str) -> int:
+def _prepare(db: Session, n: Net, kind: str, state: str, action: str = "") -> int:
+    clock.set_clock(lambda: NOW)
     r = reach(db, n, kind, state)
+    if action == "no_show":
+        after_start()
     if kind == "exam" and state == "arrived":
         n.extra["document"] = exam_document(db, n)
     return r.id
@@ -85,13 +89,13 @@ def test_cell(db: Session, net: Net, kind: str, t: Transition) -> None:
         )
         return
     for role in sorted(t.roles - {wf.SYSTEM}):
-        rid = _prepare(db, net, kind, t.source)
+        rid = _prepare(db, net, kind, t.source, t.action)
         assert _status(db, net, actors[role], t.action, rid) == 200, role
         r = svc.get_referral(db, net.p[actors[role]], rid).referral
         assert r.state == t.target
         last = db.query(ReferralHistory).filter_by(referral_id=rid).all()[-1]
         assert (last.action, last.from_state, last.to_state) == (t.action, t.source, t.target)
-    rid = _prepare(db, net, kind, t.source)
+    rid = _prepare(db, net, kind, t.source, t.action)
     # Users who see it without the part: 403.
     for who in VIEWERS:
         referral = svc.get_referral(db, net.p[actors[wf.SENDER]], rid).referral

@@ -17,7 +17,8 @@ from xietong.access.principal import Principal
 from xietong.config import ReferralSettings
 from xietong.consultation import service as consultations
 from xietong.core.clock import now
-from xietong.core.errors import N_, Forbidden, Invalid
+from xietong.core.errors import N_, Conflict, Forbidden, Invalid
+from xietong.core.validation import as_utc
 from xietong.directory.models import Department, Practitioner
 from xietong.directory.service.links import is_upward
 from xietong.identity.roles import Role
@@ -350,6 +351,13 @@ def simple_action(
         release(session, r, principal.user_id)
     if action == "no_show":
         booking = slots.active_booking(session, r.id)
+        slot = slots.slot_of(session, booking.slot_id) if booking is not None else None
+        if slot is not None and as_utc(slot.starts_at) > now():
+            raise Conflict(
+                N_("A patient is marked absent once the appointment has begun."),
+                code="slot_not_started",
+                field="action",
+            )
         if booking is not None:
             slots.mark_no_show(session, booking.id)
     transition(session, principal, opened, action, note=note, values=values)
