@@ -143,16 +143,24 @@ def audit_verify() -> None:
 
 @jobs_app.command("deadlines")
 def jobs_deadlines() -> None:
-    """Expire consultations past their accept deadline; record every deadline breach."""
+    """Expire consultations and referrals past their accept deadline, mark referral
+    no-shows, flag overdue follow-ups; record every deadline breach (run it every few
+    minutes: each step happens once)."""
     from xietong.consultation.service import expire_overdue
+    from xietong.referral.service import run_deadlines
 
     settings = load_settings()
     engine = make_engine(settings.database_url)
     with session_scope(make_session_factory(engine)) as session:
         run = expire_overdue(session)
+        referrals = run_deadlines(session, settings.referral)
     console.print(
-        f"expired {len(run.expired)}; breaches: accept {len(run.accept_breaches)}, "
-        f"report {len(run.report_breaches)}"
+        f"consultations expired {len(run.expired)}; breaches: accept "
+        f"{len(run.accept_breaches)}, report {len(run.report_breaches)}"
+    )
+    console.print(
+        f"referrals expired {len(referrals.expired)}; no-shows {len(referrals.no_shows)}; "
+        f"overdue follow-ups {len(referrals.overdue_follow_ups)}"
     )
 
 

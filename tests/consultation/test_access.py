@@ -159,7 +159,8 @@ def test_the_cli_job_runs_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     run_migrations(Settings(data_dir=tmp_path, database=DatabaseSettings(url=url)))
     result = CliRunner().invoke(cli_app, ["jobs", "deadlines"])
     assert result.exit_code == 0, result.output
-    assert "expired 0" in result.output
+    assert "consultations expired 0" in result.output
+    assert "referrals expired 0; no-shows 0; overdue follow-ups 0" in result.output
 
 
 def test_the_worklist_is_ordered_by_deadline(client: TestClient, db: Session, net: Net) -> None:
