@@ -108,3 +108,15 @@ def test_every_read_is_audited(client: TestClient, db: Session, net: Net) -> Non
     listing = client.get(API, params={"view": "worklist"}, headers=net.tokens["clinician"])
     assert [row["id"] for row in listing.json()["items"]] == [r.id]
     assert audits(db, "referral.list")
+
+
+def test_the_lower_institution_works_on_patients_sent_back_until_the_plan_is_done(
+    client: TestClient, db: Session, net: Net
+) -> None:
+    down = reach(db, net, "down", "accepted")
+    done = reach(db, net, "down", "completed")
+    db.commit()
+    listing = client.get(API, params={"view": "worklist"}, headers=net.tokens["sender"]).json()
+    ids = [row["id"] for row in listing["items"]]
+    assert down.id in ids
+    assert done.id not in ids

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from xietong.access import audit
@@ -32,6 +32,8 @@ MAX_CHAIN = 50
 View = Literal["sent", "inbox", "worklist"]
 # What the receiving clinicians work on.
 WORKLIST_STATES = ("accepted", "arrived", "in_treatment", "reported")
+# A patient sent back down: to take back, then to follow up.
+DOWN_WORKLIST_STATES = ("requested", "accepted")
 
 
 def get_referral(session: Session, principal: Principal, referral_id: int) -> Opened:
@@ -186,7 +188,10 @@ def list_referrals(
     else:
         stmt = stmt.where(
             Referral.target_institution_id == principal.institution_id,
-            or_(Referral.state.in_(WORKLIST_STATES), Referral.kind == "down"),
+            or_(
+                and_(Referral.kind != "down", Referral.state.in_(WORKLIST_STATES)),
+                and_(Referral.kind == "down", Referral.state.in_(DOWN_WORKLIST_STATES)),
+            ),
         )
         order = (Referral.created_at.desc(), Referral.id.desc())
     if kind:
