@@ -5,11 +5,13 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, aliased
 
+from xietong.access.authentication import principal_for
 from xietong.demo import ACCOUNTS, DEMO_PASSWORD, DemoReport, build_demo
 from xietong.demo.loader import SEED
 from xietong.demo.names import person_name
@@ -28,6 +30,8 @@ from xietong.directory.titles import SENIOR_TITLES
 from xietong.identity.models import User
 from xietong.identity.passwords import check_password_policy
 from xietong.identity.roles import Role
+from xietong.referral import slots as slots_svc
+from xietong.referral.slot_models import Slot, SlotTemplate
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +152,8 @@ def test_a_second_run_adds_nothing(db: Session, report: DemoReport) -> None:
     assert again.counts["practitioners"] == 0
     assert not any(row.created for row in again.accounts)
     assert _levels(db) == before
+    assert (again.counts["slot_templates"], again.counts["slots"]) == (0, 0)
+    assert again.counts["slot_bookings"] == 0
 
 
 def test_the_same_seed_gives_the_same_network(db: Session) -> None:
@@ -159,3 +165,36 @@ def test_the_same_seed_gives_the_same_network(db: Session) -> None:
     assert [person_name(rng_a, "1") for _ in range(50)] == [
         person_name(rng_b, "1") for _ in range(50)
     ]
+
+
+def test_receiving_hospitals_publish_slots(db: Session, report: DemoReport) -> None:
+    """The desk's county hospital and the experts' provincial hospitals have a real week:
+    clinics, the experts' own clinics, CT, MRI, ultrasound and beds, with referral
+    reserves and green-channel places; the county desk has booked a few of its patients."""
+    publishers = db.execute(
+        select(Institution.code)
+        .join(SlotTemplate, SlotTemplate.institution_id == Institution.id)
+        .distinct()
+        .order_by(Institution.code)
+    ).scalars()
+    assert list(publishers) == ["HN-P01", "HN-P02", "HN-X410323"]
+    templates = db.execute(select(SlotTemplate)).scalars().all()
+    assert len(templates) == report.counts["slot_templates"] > 150
+    kinds = {(t.kind, t.exam_type) for t in templates}
+    assert {("outpatient", ""), ("exam", "ct"), ("exam", "mri"), ("exam", "ultrasound")} <= kinds
+    assert ("admission", "") in kinds
+    assert all(0 < t.referral_reserved <= t.capacity and t.green_quota > 0 for t in templates)
+    expert = db.execute(select(User).where(User.username == "expert")).scalar_one()
+    assert any(t.practitioner_id == expert.practitioner_id for t in templates)
+    slots = db.execute(select(func.count()).select_from(Slot)).scalar_one()
+    assert slots == report.counts["slots"] > 500
+    coordinator = db.execute(select(User).where(User.username == "coordinator")).scalar_one()
+    desk = principal_for(db, coordinator)
+    seen = []
+    today = slots_svc.china_today()
+    for week in (today, today + timedelta(days=7)):
+        calendar = slots_svc.slot_calendar(db, desk, desk.institution_id or 0, week=week)
+        seen += [b for d in calendar.days for s in d.slots for b in s.bookings]
+    assert report.counts["slot_bookings"] == 3
+    assert len(seen) == 3
+    assert all(b.patient_name and b.booking.purpose == "local" for b in seen)

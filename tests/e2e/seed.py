@@ -51,6 +51,8 @@ CHART_USER = Account("e2e.chart", "孙记录", Role.APPLICANT_DOCTOR)
 # coordinator, and EXPERT (the provincial cardiologist) reading it.
 CONSULT_DOCTOR = Account("e2e.consult", "周申请", Role.APPLICANT_DOCTOR)
 COORDINATOR = Account("e2e.coordinator", "吴协调", Role.COORDINATOR)
+# The provincial hospital's referral desk publishing slots (号源) from a phone.
+SLOT_DESK = Account("e2e.slots", "钱号源", Role.COORDINATOR)
 
 PROVINCIAL_CODE = "E2E-PROV-1"
 COUNTY_CODE = "E2E-CNTY-1"
@@ -128,15 +130,16 @@ def seed(session: Session) -> None:
                 link="/account",
                 dedupe_key="e2e.welcome",
             )
-    identity.create_user(
-        session,
-        username=COORDINATOR.username,
-        password=PASSWORD,
-        display_name=COORDINATOR.display_name,
-        roles=[COORDINATOR.role],
-        policy=policy,
-        institution_id=provincial.id,
-    )
+    for desk in (COORDINATOR, SLOT_DESK):
+        identity.create_user(
+            session,
+            username=desk.username,
+            password=PASSWORD,
+            display_name=desk.display_name,
+            roles=[desk.role],
+            policy=policy,
+            institution_id=provincial.id,
+        )
     identity.create_user(
         session,
         username=EXPERT.username,

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from xietong.access import audit
 from xietong.access.principal import system_principal
-from xietong.config import SecuritySettings, Settings
+from xietong.config import ReferralSettings, SecuritySettings, Settings
 from xietong.core.db import make_engine, make_session_factory, session_scope
 from xietong.core.errors import N_, Invalid
 from xietong.core.pii import PiiProtector
@@ -29,6 +29,7 @@ from xietong.demo.bulk import NoProgress, insert_departments, insert_institution
 from xietong.demo.bulk import Progress as ProgressSink
 from xietong.demo.charts import add_demo_charts
 from xietong.demo.plan import RegionIndex, plan_network
+from xietong.demo.slots import add_demo_slots
 from xietong.demo.staff import insert_staff, staff_counts
 from xietong.directory.models import Institution
 from xietong.directory.regions import load_regions
@@ -54,9 +55,11 @@ def build_demo(
     progress: ProgressSink | None = None,
     seed: int = SEED,
     pii: PiiProtector | None = None,
+    referral: ReferralSettings | None = None,
 ) -> DemoReport:
     """Add the demo network, its accounts and the demo patients' charts to the session's
-    transaction (flushes, never commits). ``pii`` encrypts the patients' identifiers: the
+    transaction (flushes, never commits), with the receiving hospitals' slots (``referral``
+    sets their horizon). ``pii`` encrypts the patients' identifiers: the
     app's, built from the same settings (by default from ``policy``)."""
     if scale not in SCALES:
         raise Invalid(N_("This value is not one of the allowed choices."), field="scale")
@@ -86,6 +89,9 @@ def build_demo(
     report.counts.update(
         add_demo_charts(session, pii or PiiProtector(security.pii_key, security.pii_cipher))
     )
+    sink.advance(1)
+    sink.start("slots", 1)
+    report.counts.update(add_demo_slots(session, referral))
     sink.advance(1)
     audit.record(session, actor, "demo.load", detail={"scale": scale, **report.counts})
     session.flush()
@@ -139,6 +145,7 @@ def load_demo(
                     policy=settings.security,
                     progress=RichProgress(bar),
                     pii=PiiProtector(settings.security.pii_key, settings.security.pii_cipher),
+                    referral=settings.referral,
                 )
     finally:
         engine.dispose()

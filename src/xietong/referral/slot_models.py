@@ -29,6 +29,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from xietong.core.clock import now
 from xietong.core.db import Base, UTCDateTime
 
+# slot_booking.referral_id names the referral table: whoever loads the slots loads it too.
+from xietong.referral import models as _referral_models  # noqa: F401
+
 SLOT_KINDS = ("outpatient", "exam", "admission")
 EXAM_TYPES = ("", "ct", "mri", "ultrasound", "xray", "endoscopy", "ecg", "lab", "other")
 SLOT_STATUSES = ("open", "closed", "cancelled")

@@ -344,14 +344,13 @@ def insert_slots(session: Session, rows: Sequence[dict[str, Any]]) -> Counter[in
         return created
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for start in range(0, len(rows), _CHUNK):
-        statement = (
-            insert(Slot)
-            .values(list(rows[start : start + _CHUNK]))
-            .on_conflict_do_nothing(index_elements=["template_id", "starts_at"])
-            .returning(Slot.institution_id)
-        )
-        created.update(int(row[0]) for row in session.execute(statement))
+    statement = (
+        insert(Slot)
+        .on_conflict_do_nothing(index_elements=["template_id", "starts_at"])
+        .returning(Slot.institution_id)
+    )
+    # One statement with many parameter sets: SQLAlchemy batches it ("insertmanyvalues").
+    created.update(int(row[0]) for row in session.execute(statement, list(rows)))
     return created
 
 
