@@ -31,6 +31,7 @@ from xietong.identity.models import User
 from xietong.identity.passwords import check_password_policy
 from xietong.identity.roles import Role
 from xietong.referral import slots as slots_svc
+from xietong.referral.models import Referral
 from xietong.referral.slot_models import Slot, SlotTemplate
 
 
@@ -154,6 +155,7 @@ def test_a_second_run_adds_nothing(db: Session, report: DemoReport) -> None:
     assert _levels(db) == before
     assert (again.counts["slot_templates"], again.counts["slots"]) == (0, 0)
     assert again.counts["slot_bookings"] == 0
+    assert again.counts["referrals"] == 0
 
 
 def test_the_same_seed_gives_the_same_network(db: Session) -> None:
@@ -196,5 +198,18 @@ def test_receiving_hospitals_publish_slots(db: Session, report: DemoReport) -> N
         calendar = slots_svc.slot_calendar(db, desk, desk.institution_id or 0, week=week)
         seen += [b for d in calendar.days for s in d.slots for b in s.bookings]
     assert report.counts["slot_bookings"] == 3
-    assert len(seen) == 3
-    assert all(b.patient_name and b.booking.purpose == "local" for b in seen)
+    assert all(b.patient_name for b in seen)
+    purposes = sorted(b.booking.purpose for b in seen)
+    assert purposes == ["local"] * 3 + ["referral"] * 3  # the demo referrals' places
+
+
+def test_the_village_doctor_has_referred_patients_up(db: Session, report: DemoReport) -> None:
+    assert report.counts["referrals"] == 3
+    rows = db.execute(select(Referral).order_by(Referral.id)).scalars().all()
+    assert [(r.kind, r.state) for r in rows] == [
+        ("up", "accepted"),
+        ("up", "requested"),
+        ("exam", "requested"),
+    ]
+    coordinator = db.execute(select(User).where(User.username == "coordinator")).scalar_one()
+    assert {r.target_institution_id for r in rows} == {coordinator.institution_id}

@@ -29,6 +29,7 @@ from xietong.demo.bulk import NoProgress, insert_departments, insert_institution
 from xietong.demo.bulk import Progress as ProgressSink
 from xietong.demo.charts import add_demo_charts
 from xietong.demo.plan import RegionIndex, plan_network
+from xietong.demo.referrals import add_demo_referrals
 from xietong.demo.slots import add_demo_slots
 from xietong.demo.staff import insert_staff, staff_counts
 from xietong.directory.models import Institution
@@ -86,12 +87,14 @@ def build_demo(
     security = policy or SecuritySettings()
     report.accounts = create_accounts(session, security, actor, rng)
     sink.start("patients", 1)
-    report.counts.update(
-        add_demo_charts(session, pii or PiiProtector(security.pii_key, security.pii_cipher))
-    )
+    protector = pii or PiiProtector(security.pii_key, security.pii_cipher)
+    report.counts.update(add_demo_charts(session, protector))
     sink.advance(1)
     sink.start("slots", 1)
     report.counts.update(add_demo_slots(session, referral))
+    sink.advance(1)
+    sink.start("referrals", 1)
+    report.counts.update(add_demo_referrals(session, protector, referral))
     sink.advance(1)
     audit.record(session, actor, "demo.load", detail={"scale": scale, **report.counts})
     session.flush()
