@@ -10,6 +10,7 @@ Replace with ``xietong demo-data`` plus the few rows below once the demo loader 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time
 
 from sqlalchemy.orm import Session
 
@@ -28,6 +29,8 @@ from xietong.directory.regions import load_regions
 from xietong.identity import service as identity
 from xietong.identity.roles import Role
 from xietong.notifications import service as notifications
+from xietong.referral import slots
+from xietong.referral.slot_models import SlotTemplate
 
 PASSWORD = "Xietong-E2E-2026"
 
@@ -53,6 +56,11 @@ CONSULT_DOCTOR = Account("e2e.consult", "周申请", Role.APPLICANT_DOCTOR)
 COORDINATOR = Account("e2e.coordinator", "吴协调", Role.COORDINATOR)
 # The provincial hospital's referral desk publishing slots (号源) from a phone.
 SLOT_DESK = Account("e2e.slots", "钱号源", Role.COORDINATOR)
+# The referral walk: a county doctor refers up into a slot of the provincial cardiology
+# clinic; the provincial referral desk (转诊办) accepts and checks the patient in.
+REFER_DOCTOR = Account("e2e.refer", "钱转诊", Role.APPLICANT_DOCTOR)
+REFERRAL_DESK = Account("e2e.desk", "郑转诊办", Role.COORDINATOR)
+CARDIOLOGY = "心血管内科"
 
 PROVINCIAL_CODE = "E2E-PROV-1"
 COUNTY_CODE = "E2E-CNTY-1"
@@ -83,7 +91,7 @@ def seed(session: Session) -> None:
     session.flush()
     session.add(ServiceLink(applicant_id=county.id, centre_id=provincial.id))
     cardiology = Department(
-        institution_id=provincial.id, name="心血管内科", specialty=EXPERT_SPECIALTY
+        institution_id=provincial.id, name=CARDIOLOGY, specialty=EXPERT_SPECIALTY
     )
     session.add(cardiology)
     session.flush()
@@ -108,7 +116,15 @@ def seed(session: Session) -> None:
             ),
         ]
     )
-    for account in (DOCTOR, LANG_USER, MOBILE_USER, SEARCHER, CHART_USER, CONSULT_DOCTOR):
+    for account in (
+        DOCTOR,
+        LANG_USER,
+        MOBILE_USER,
+        SEARCHER,
+        CHART_USER,
+        CONSULT_DOCTOR,
+        REFER_DOCTOR,
+    ):
         created = identity.create_user(
             session,
             username=account.username,
@@ -130,7 +146,7 @@ def seed(session: Session) -> None:
                 link="/account",
                 dedupe_key="e2e.welcome",
             )
-    for desk in (COORDINATOR, SLOT_DESK):
+    for desk in (COORDINATOR, SLOT_DESK, REFERRAL_DESK):
         identity.create_user(
             session,
             username=desk.username,
@@ -140,6 +156,26 @@ def seed(session: Session) -> None:
             policy=policy,
             institution_id=provincial.id,
         )
+    # The provincial cardiology clinic every morning, with places kept for referrals.
+    session.add_all(
+        [
+            SlotTemplate(
+                institution_id=provincial.id,
+                department_id=cardiology.id,
+                kind="outpatient",
+                weekday=weekday,
+                start_time=time(8, 0),
+                end_time=time(12, 0),
+                capacity=20,
+                referral_reserved=5,
+                green_quota=2,
+                valid_from=slots.china_today(),
+            )
+            for weekday in range(7)
+        ]
+    )
+    session.flush()
+    slots.generate_all_slots(session, load_settings().referral)
     identity.create_user(
         session,
         username=EXPERT.username,

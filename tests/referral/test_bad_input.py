@@ -78,6 +78,7 @@ def test_create(
 
 EXAM: list[tuple[str, dict[str, Any], str]] = [
     ("no exam type", {"exam_type": ""}, "exam_type"),
+    ("exam type left out", {"exam_type": None}, "exam_type"),
     ("unknown exam type", {"exam_type": "xray-vision"}, "exam_type"),
     ("green exam", {"priority": "green"}, "priority"),
     ("outpatient slot for an exam", {"slot_id": "{outpatient}"}, "slot_id"),
@@ -92,6 +93,7 @@ def test_create_exam(
     body = net.exam_body(
         **{k: (net.slots["outpatient"] if v == "{outpatient}" else v) for k, v in changes.items()}
     )
+    body = {k: v for k, v in body.items() if v is not None}
     before = counts(db)
     r = client.post(API, json=body, headers=net.tokens["sender"])
     assert r.status_code == 422, r.text

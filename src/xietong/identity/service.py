@@ -50,6 +50,15 @@ def get_user(session: Session, user_id: int) -> User:
     return user
 
 
+def display_names(session: Session, user_ids: Iterable[int | None]) -> dict[int, str]:
+    """The display names of the users by id (who did a step, shown in a history)."""
+    wanted = {i for i in user_ids if i is not None}
+    if not wanted:
+        return {}
+    rows = session.execute(select(User.id, User.display_name).where(User.id.in_(wanted)))
+    return {int(i): str(n) for i, n in rows}
+
+
 def find_user(session: Session, username: str) -> User | None:
     name = username.strip().lower()
     if not name or len(name) > 64 or has_control_characters(name):

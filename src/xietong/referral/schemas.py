@@ -35,7 +35,8 @@ class ReferralIn(StrictModel):
     diagnosis_code: str = Field(default="", max_length=16)
     diagnosis_text: str = Field(default="", max_length=500)
     summary: str = Field(default="", max_length=20_000)
-    exam_type: str = Field(default="", max_length=16)
+    # Checked when left out too: an exam referral without its examination is refused.
+    exam_type: str = Field(default="", max_length=16, validate_default=True)
     consultation_id: Id | None = None
     shared_items: list[SharedItemIn] = Field(default_factory=list, max_length=MAX_ITEMS)
 

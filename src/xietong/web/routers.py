@@ -19,6 +19,8 @@ from xietong.web.pages import notifications as notification_pages
 from xietong.web.pages import patients as patient_pages
 from xietong.web.pages import record_entry as record_entry_pages
 from xietong.web.pages import record_forms as record_form_pages
+from xietong.web.pages import referral_forms as referral_form_pages
+from xietong.web.pages import referrals as referral_pages
 from xietong.web.pages import slots as slot_pages
 from xietong.web.routes import audit as audit_routes
 from xietong.web.routes import auth as auth_routes
@@ -80,3 +82,6 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(consultation_pages.router)
     app.include_router(consultation_forms.router)
     app.include_router(slot_pages.router)
+    # The forms first: /referrals/{id}/down/new is not an action of /referrals/{id}/{action}.
+    app.include_router(referral_form_pages.router)
+    app.include_router(referral_pages.router)

@@ -24,7 +24,8 @@ from xietong.records import service as records
 from xietong.records.kinds import KIND_LABELS, RecordKind, code_label
 from xietong.web.deps import DbSession, PagePrincipal, services
 from xietong.web.pages.forms import locale_of
-from xietong.web.pages.patients_common import break_glass_page, render_private
+from xietong.web.pages.patients_common import CLINICAL_ROLES, break_glass_page, render_private
+from xietong.web.pages.referrals import chart_referrals
 
 router = APIRouter(include_in_schema=False)
 PatientId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -179,6 +180,9 @@ def chart_page(
         "can_request_consultation": principal.has(Role.APPLICANT_DOCTOR)
         and principal.institution_id is not None,
         "record_kinds": [(k.value, translate(locale, KIND_LABELS[k.value])) for k in RecordKind],
+        # The patient's referrals the user takes part in (the referral service decides).
+        "referrals": chart_referrals(request, session, principal, patient_id),
+        "shows_referrals": bool(principal.roles & CLINICAL_ROLES),
         "error": translate(locale, error.message, **error.params) if error else None,
         "error_code": error.code if error else None,
         "field": error.field if error else None,

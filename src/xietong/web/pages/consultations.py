@@ -329,6 +329,11 @@ def detail_context(
         "session_times": session_times,
         "my_opinion": mine.text if mine else "",
         "latest": report_rows[0] if report_rows else None,
+        # The applicant refers the patient when the latest report recommends it.
+        "can_refer": bool(report_rows)
+        and report_rows[0].referral_recommended
+        and wf.APPLICANT in opened.roles
+        and principal.has(Role.APPLICANT_DOCTOR),
         # Referral targets offered: the centres the applicant's institution sends work to.
         "referral_choices": centre_choices(session, c.applicant_institution_id)
         if {"sign", "amend"} & set(actions)
