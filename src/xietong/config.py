@@ -237,6 +237,22 @@ class ReferralSettings(BaseSettings):
         return self.green_accept_minutes if priority == "green" else self.accept_minutes
 
 
+class ImagingSettings(BaseSettings):
+    """XIETONG_IMAGING_*: the DICOM archive (docs/imaging.md)."""
+
+    model_config = _section("XIETONG_IMAGING_")
+    duplicate: Literal["accept_identical", "refuse"] = Field(
+        default="accept_identical",
+        description="A known SOP instance sent again: accept_identical (same bytes: accepted "
+        "once; other bytes: 409) or refuse (always 409).",
+    )
+    max_instance_bytes: int = Field(
+        default=512 * 1_048_576,
+        ge=1024,
+        description="Largest DICOM file accepted; larger: 413.",
+    )
+
+
 class Settings(BaseSettings):
     """All settings. ``XIETONG_ENV`` and ``XIETONG_DATA_DIR`` sit at the top level."""
 
@@ -257,6 +273,7 @@ class Settings(BaseSettings):
     i18n: I18nSettings = Field(default_factory=I18nSettings)
     consultation: ConsultationSettings = Field(default_factory=ConsultationSettings)
     referral: ReferralSettings = Field(default_factory=ReferralSettings)
+    imaging: ImagingSettings = Field(default_factory=ImagingSettings)
 
     @model_validator(mode="after")
     def _production_refuses_placeholders(self) -> Settings:

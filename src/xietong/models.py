@@ -22,6 +22,7 @@ from xietong.directory.models import (
     ServiceLink,
 )
 from xietong.identity.models import AuthSession, User, UserRole
+from xietong.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy
 from xietong.messaging.models import Conversation, ConversationRead, Message
 from xietong.notifications.models import Notification
 from xietong.patients.models import (
@@ -69,6 +70,9 @@ __all__ = [
     "ExpertAvailability",
     "ExpertProfile",
     "FollowUp",
+    "ImagingInstance",
+    "ImagingSeries",
+    "ImagingStudy",
     "Institution",
     "LabResult",
     "Medication",

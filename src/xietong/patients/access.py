@@ -20,7 +20,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    SQLColumnExpression,
+    and_,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session, aliased
 
 from xietong.access import audit
@@ -369,3 +377,46 @@ def accessible_survivors_clause(principal: Principal) -> ColumnElement[bool]:
         Patient.merged_into_id.is_(None),
         survivor_clause(accessible_seed_ids(principal), "accessible_chain"),
     )
+
+
+def visible_items_clause(
+    principal: Principal,
+    kind: str,
+    item_id: SQLColumnExpression[int],
+    patient_id: SQLColumnExpression[int | None],
+    institution_id: SQLColumnExpression[int],
+) -> ColumnElement[bool]:
+    """A WHERE clause for a higher domain's list of items across patients (``kind``
+    registered with :func:`register_item_kind`): items held by the principal's
+    institution, items a live ``items`` grant lists, and items of a patient under a live
+    ``chart`` grant of the holding institution (or of a workflow of the platform).
+
+    Conservative next to :func:`resolve_access`: grants on a merge survivor do not reach
+    items filed under a merged record here; opening the item one by one does."""
+    current = now()
+    grantee = [ChartGrant.grantee_user_id == principal.user_id]
+    if principal.institution_id is not None:
+        grantee.append(ChartGrant.grantee_institution_id == principal.institution_id)
+    live = and_(ChartGrant.revoked_at.is_(None), ChartGrant.expires_at > current, or_(*grantee))
+    listed = (
+        select(ChartGrantItem.item_id)
+        .join(ChartGrant, ChartGrant.id == ChartGrantItem.grant_id)
+        .where(live, ChartGrant.scope == "items", ChartGrantItem.item_kind == kind)
+    )
+    chart = (
+        select(ChartGrant.id)
+        .where(
+            live,
+            ChartGrant.scope == "chart",
+            ChartGrant.patient_id == patient_id,
+            or_(
+                ChartGrant.granted_by_institution_id.is_(None),
+                ChartGrant.granted_by_institution_id == institution_id,
+            ),
+        )
+        .exists()
+    )
+    clauses: list[ColumnElement[bool]] = [item_id.in_(listed), chart]
+    if principal.institution_id is not None:
+        clauses.append(institution_id == principal.institution_id)
+    return or_(*clauses)

@@ -406,3 +406,38 @@ def link_institution(session: Session, patient_id: int, institution_id: int, rel
             session.flush()
     except IntegrityError:
         pass  # a concurrent request linked them first: the same outcome
+
+
+def match_patient(
+    session: Session,
+    pii: PiiProtector,
+    *,
+    institution_id: int,
+    mrn: str = "",
+    resident_ids: tuple[str, ...] = (),
+) -> Patient | None:
+    """The patient an interface message (a DICOM study, an HL7 message) names: by the
+    sending institution's medical record number, else by a resident ID number; the
+    survivor when merged, None when nothing valid matches. Nothing is audited or linked
+    here: the caller records what it did with the match."""
+    candidates: list[CleanIdentifier] = []
+    if mrn:
+        try:
+            value = normalise_identifier(IdentifierKind.MRN, mrn, str(institution_id), "mrn")
+        except Invalid:
+            value = ""
+        if value:
+            candidates.append(
+                CleanIdentifier(IdentifierKind.MRN, str(institution_id), value, "mrn")
+            )
+    for raw in resident_ids:
+        try:
+            value = normalise_identifier(IdentifierKind.RESIDENT_ID, raw, "", "resident_id")
+        except Invalid:
+            continue
+        candidates.append(CleanIdentifier(IdentifierKind.RESIDENT_ID, "", value, "resident_id"))
+    for ident in candidates:
+        match = _patient_with(session, pii, ident)
+        if match is not None:
+            return match
+    return None

@@ -26,6 +26,7 @@ from xietong.web.routes import audit as audit_routes
 from xietong.web.routes import auth as auth_routes
 from xietong.web.routes import consultation_messages as consultation_message_routes
 from xietong.web.routes import consultations as consultation_routes
+from xietong.web.routes import dicomweb as dicomweb_routes
 from xietong.web.routes import directory as directory_routes
 from xietong.web.routes import documents as document_routes
 from xietong.web.routes import health
@@ -41,6 +42,7 @@ UPLOAD_PATHS: tuple[str, ...] = (
     *document_routes.UPLOAD_PATHS,
     *consultation_message_routes.UPLOAD_PATHS,
     *consultation_message_pages.UPLOAD_PATHS,
+    *dicomweb_routes.UPLOAD_PATHS,
 )
 
 
@@ -58,6 +60,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(consultation_message_routes.router)
     app.include_router(referral_routes.router)
     app.include_router(slot_routes.router)
+    app.include_router(dicomweb_routes.router)
     app.include_router(auth_pages.router)
     app.include_router(home_pages.router)
     app.include_router(account_pages.router)
