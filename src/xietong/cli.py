@@ -72,6 +72,37 @@ def serve(
     )
 
 
+@app.command("dicom-scp")
+def dicom_scp(
+    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (default 11112).")] = None,
+    ae_title: Annotated[str | None, typer.Option(help="Our AE title (default XIETONG).")] = None,
+) -> None:
+    """Run the DICOM C-ECHO / C-STORE SCP in the foreground (known peers only)."""
+    from xietong.core.pii import PiiProtector
+    from xietong.core.storage import LocalBlobStore
+    from xietong.interop.dimse.scp import StoreScp
+
+    settings = load_settings()
+    if ae_title:
+        settings.dimse.ae_title = ae_title
+    engine = make_engine(settings.database_url)
+    scp = StoreScp(
+        settings,
+        make_session_factory(engine),
+        LocalBlobStore(settings.blob_root),
+        PiiProtector(settings.security.pii_key, settings.security.pii_cipher),
+    )
+    bind_host = host or settings.dimse.host
+    bind_port = port or settings.dimse.port
+    peers = ", ".join(f"{p.ae_title}@{p.host}" for p in settings.dimse_peers) or "none"
+    console.print(
+        f"[green]DICOM SCP[/green] {settings.dimse.ae_title} on {bind_host}:{bind_port}; "
+        f"peers: {peers}"
+    )
+    scp.start(bind_host, bind_port, block=True)
+
+
 @app.command("demo-data")
 def demo_data(
     scale: Annotated[

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-insecure-change-me"})
@@ -253,6 +253,63 @@ class ImagingSettings(BaseSettings):
     )
 
 
+class DimsePeer(BaseModel):
+    """A known DICOM node: its AE title, the address it calls from, its institution."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Printable ASCII without backslash, not only spaces (PS3.5 AE VR).
+    ae_title: str = Field(min_length=1, max_length=16, pattern=r"^ *[!-\[\]-~][ -\[\]-~]*$")
+    host: str = Field(min_length=1, max_length=255)
+    institution_code: str = Field(min_length=1, max_length=32)
+
+
+# The demo network's CT scanner at 新安县人民医院 (src/xietong/demo/accounts.py), calling
+# from this machine: the peer of development and test when XIETONG_DIMSE_PEERS is empty.
+DEMO_DIMSE_PEER = DimsePeer(ae_title="DEMO_CT", host="127.0.0.1", institution_code="HN-X410323")
+
+
+class DimseSettings(BaseSettings):
+    """XIETONG_DIMSE_*: the DICOM network service, `xietong dicom-scp` (C-ECHO, C-STORE)."""
+
+    model_config = _section("XIETONG_DIMSE_")
+    host: str = Field(default="127.0.0.1", description="Address `xietong dicom-scp` binds.")
+    port: int = Field(default=11112, ge=1, le=65535, description="Port `xietong dicom-scp` binds.")
+    ae_title: str = Field(
+        default="XIETONG", min_length=1, max_length=16, description="Our AE title (called AE)."
+    )
+    peers: list[DimsePeer] = Field(
+        default_factory=list,
+        description="Known calling AEs, JSON: "
+        '[{"ae_title": "CT1", "host": "10.0.0.5", "institution_code": "HN-X410323"}]; '
+        "stored instances belong to the peer's institution. Empty: none in production; "
+        "in development and test the demo peer DEMO_CT from 127.0.0.1 (新安县人民医院).",
+    )
+    allow_unknown: bool = Field(
+        default=False,
+        description="Associate with unknown calling AEs (C-ECHO only; their C-STOREs are "
+        "refused). Off: they get A-ASSOCIATE-RJ, calling AE title not recognised.",
+    )
+    max_pdu_bytes: int = Field(
+        default=65_536,
+        ge=16_384,
+        le=1_048_576,
+        description="Largest PDU we receive (announced to peers, and enforced: larger ones "
+        "close the connection).",
+    )
+    max_associations: int = Field(
+        default=10, ge=1, le=1000, description="Concurrent associations; more are rejected."
+    )
+    network_timeout: float = Field(
+        default=60, gt=0, le=3600, description="Seconds of network silence before closing."
+    )
+    acse_timeout: float = Field(
+        default=30, gt=0, le=3600, description="Seconds to wait for association messages."
+    )
+    dimse_timeout: float = Field(
+        default=60, gt=0, le=3600, description="Seconds to wait for DIMSE messages."
+    )
+
+
 class Settings(BaseSettings):
     """All settings. ``XIETONG_ENV`` and ``XIETONG_DATA_DIR`` sit at the top level."""
 
@@ -274,6 +331,7 @@ class Settings(BaseSettings):
     consultation: ConsultationSettings = Field(default_factory=ConsultationSettings)
     referral: ReferralSettings = Field(default_factory=ReferralSettings)
     imaging: ImagingSettings = Field(default_factory=ImagingSettings)
+    dimse: DimseSettings = Field(default_factory=DimseSettings)
 
     @model_validator(mode="after")
     def _production_refuses_placeholders(self) -> Settings:
@@ -297,6 +355,13 @@ class Settings(BaseSettings):
         if self.database.url:
             return self.database.url
         return f"sqlite:///{(self.data_dir / 'xietong.sqlite3').as_posix()}"
+
+    @property
+    def dimse_peers(self) -> list[DimsePeer]:
+        """The configured peers; in development and test, the demo peer when none are."""
+        if self.dimse.peers or self.env == "production":
+            return list(self.dimse.peers)
+        return [DEMO_DIMSE_PEER]
 
     @property
     def blob_root(self) -> Path:

@@ -42,6 +42,19 @@ ITEM_KIND = "imaging_study"
 Duplicate = Literal["accept_identical", "refuse"]
 STORE_ROLES = {Role.APPLICANT_DOCTOR, Role.RADIOLOGIST, Role.COORDINATOR, Role.EXPERT}
 READ_ROLES = {Role.APPLICANT_DOCTOR, Role.RADIOLOGIST, Role.COORDINATOR, Role.EXPERT}
+# A known DICOM node (a modality, a PACS) storing for its institution over DIMSE.
+NODE_ROLE = "dicom_node"
+
+
+def node_principal(ae_title: str, institution_id: int, address: str = "") -> Principal:
+    """The actor of a C-STORE from a known peer: no user, its institution, its address."""
+    return Principal(
+        user_id=None,
+        username=f"dicom:{ae_title.strip()}"[:64],
+        roles=frozenset({NODE_ROLE}),
+        institution_id=institution_id,
+        client_address=address,
+    )
 
 
 def _resolve(session: Session, item_id: int) -> tuple[int, int | None] | None:
@@ -80,7 +93,8 @@ def ingest(
     max_bytes: int = 512 * 1_048_576,
 ) -> Ingested:
     """Check, store and index one DICOM Part 10 file sent by ``sender_institution_id``."""
-    require_roles(session, actor, STORE_ROLES, action="imaging.store", object_kind=ITEM_KIND)
+    if NODE_ROLE not in actor.roles:
+        require_roles(session, actor, STORE_ROLES, action="imaging.store", object_kind=ITEM_KIND)
     if actor.institution_id != sender_institution_id:
         raise Forbidden(
             N_("Only staff of the sending institution store its studies."),

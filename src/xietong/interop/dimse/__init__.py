@@ -1,0 +1,1 @@
+"""The DICOM network service (DIMSE): C-ECHO and C-STORE SCP; see README.md."""

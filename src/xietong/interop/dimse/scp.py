@@ -1,0 +1,291 @@
+"""The C-ECHO and C-STORE SCP, on pynetdicom with our own limits.
+
+Each received instance is written back with its file meta and handed to the imaging ingest
+service (:func:`xietong.imaging.service.ingest`) in its own transaction; success (0x0000)
+is answered only after the commit. Calling AEs are the configured peers: an unknown AE
+title gets A-ASSOCIATE-RJ (calling AE title not recognised), a known title from another
+address is aborted once associated; stored instances belong to the peer's institution.
+
+pynetdicom reads a PDU of any announced length (up to 4 GiB, its issue #1086): our socket
+closes the connection on a PDU longer than ``XIETONG_DIMSE_MAX_PDU_BYTES`` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass
+from typing import Any, cast
+
+from pydicom import Dataset
+from pydicom.uid import (
+    JPEG2000,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLossless,
+    JPEGLosslessSV1,
+    RLELossless,
+)
+from pynetdicom import AE, evt
+from pynetdicom.dimse_primitives import C_STORE
+from pynetdicom.events import Event
+from pynetdicom.presentation import AllStoragePresentationContexts
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.transport import (
+    AssociationSocket,
+    RequestHandler,
+    ThreadedAssociationServer,
+)
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from xietong.config import DimsePeer, DimseSettings, Settings
+from xietong.core.db import session_scope
+from xietong.core.errors import Conflict, Invalid, PayloadTooLarge, XietongError
+from xietong.core.pii import PiiProtector
+from xietong.core.storage import BlobStore
+from xietong.directory.models import Institution
+from xietong.imaging import service as imaging
+
+LOG = logging.getLogger(__name__)
+
+# Accepted as they are: stored byte for byte, never decoded. pynetdicom picks, within one
+# proposed context, the first of ours that is proposed: uncompressed first, so that an SCU
+# combining syntaxes in one context (dcmtk storescu +C) is never asked to compress (lossy
+# JPEG or JPEG 2000 would change the pixels). Compressed files go on contexts proposing
+# their own syntax (dcmtk's default: a context per transfer syntax, with -xw, -xr, ...).
+TRANSFER_SYNTAXES = [
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    DeflatedExplicitVRLittleEndian,
+    RLELossless,
+    JPEGLosslessSV1,
+    JPEGLossless,
+    JPEG2000Lossless,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEG2000,
+]
+
+SUCCESS = 0x0000
+NOT_AUTHORIZED = 0x0124  # PS3.7 C.5.x general status: refused, not authorized
+OUT_OF_RESOURCES = 0xA700
+DOES_NOT_MATCH = 0xA900
+CANNOT_UNDERSTAND = 0xC000
+# Our own extra slack over the PDU length for the PDU header read by pynetdicom.
+_PDU_HEADER = 6
+
+
+@dataclass(frozen=True)
+class Peers:
+    """The known calling AEs, by title."""
+
+    by_title: dict[str, DimsePeer]
+    allow_unknown: bool
+
+    @classmethod
+    def of(cls, settings: Settings) -> Peers:
+        peers = {p.ae_title.strip(): p for p in settings.dimse_peers}
+        return cls(peers, settings.dimse.allow_unknown)
+
+    def find(self, ae_title: str, host: str) -> DimsePeer | None:
+        peer = self.by_title.get(ae_title.strip())
+        if peer is None or peer.host != host:
+            return None
+        return peer
+
+
+class _LimitedSocket(AssociationSocket):
+    """Refuses to read a PDU longer than the limit (pynetdicom would read up to 4 GiB)."""
+
+    limit: int = 65_536
+
+    def recv(self, nr_bytes: int) -> bytearray:
+        if nr_bytes > self.limit + _PDU_HEADER:
+            LOG.warning("DIMSE: PDU of %d bytes over the limit; closing", nr_bytes)
+            raise OSError(f"PDU of {nr_bytes} bytes exceeds the limit")
+        return super().recv(nr_bytes)
+
+
+class _Server(ThreadedAssociationServer):
+    """TCP_NODELAY on accepted sockets (small DIMSE messages go out at once)."""
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        client, address = super().get_request()
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return client, address
+
+
+def _handler_class(limit: int) -> type[RequestHandler]:
+    class _Handler(RequestHandler):
+        def _create_association(self) -> Any:
+            assoc = super()._create_association()
+            sock = assoc.dul.socket
+            if isinstance(sock, AssociationSocket):
+                sock.__class__ = _LimitedSocket  # the same socket, with the PDU limit
+                cast(_LimitedSocket, sock).limit = limit
+            return assoc
+
+    return _Handler
+
+
+def _status(code: int, comment: str = "") -> Dataset:
+    ds = Dataset()
+    ds.Status = code
+    if comment:
+        ds.ErrorComment = comment[:64]
+    return ds
+
+
+class StoreScp:
+    """The application entity and its handlers; :meth:`start` binds and serves."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        blobs: BlobStore,
+        pii: PiiProtector,
+    ) -> None:
+        self.settings = settings
+        self.config: DimseSettings = settings.dimse
+        self.session_factory = session_factory
+        self.blobs = blobs
+        self.pii = pii
+        self.peers = Peers.of(settings)
+        self.ae = self._make_ae()
+        self.server: _Server | None = None
+
+    def _make_ae(self) -> AE:
+        ae = AE(ae_title=self.config.ae_title)
+        ae.maximum_pdu_size = self.config.max_pdu_bytes
+        ae.maximum_associations = self.config.max_associations
+        ae.network_timeout = self.config.network_timeout
+        ae.acse_timeout = self.config.acse_timeout
+        ae.dimse_timeout = self.config.dimse_timeout
+        ae.require_called_aet = True
+        if not self.peers.allow_unknown:
+            # No peers: a title nobody is configured with (the accepted handler aborts it).
+            ae.require_calling_aet = sorted(self.peers.by_title) or ["XIETONG-NO-PEERS"]
+        ae.add_supported_context(Verification)
+        for context in AllStoragePresentationContexts:
+            if context.abstract_syntax is not None:
+                ae.add_supported_context(context.abstract_syntax, TRANSFER_SYNTAXES)
+        return ae
+
+    def handlers(self) -> list[evt.EventHandlerType]:
+        return [
+            (evt.EVT_ACCEPTED, self._on_accepted),
+            (evt.EVT_C_ECHO, self._on_echo),
+            (evt.EVT_C_STORE, self._on_store),
+        ]
+
+    def start(self, host: str, port: int, *, block: bool) -> _Server:
+        """Bind and serve; ``block=False`` serves in a daemon thread (tests)."""
+        server = self.ae.make_server(
+            (host, port),
+            evt_handlers=self.handlers(),
+            server_class=_Server,
+            request_handler=_handler_class(self.config.max_pdu_bytes),
+        )
+        assert isinstance(server, _Server)  # noqa: S101 - the class we asked for
+        self.server = server
+        self.ae._servers.append(server)  # as AE.start_server does: AE.shutdown() stops it
+        if block:
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:
+                server.shutdown()
+        else:
+            import threading
+
+            threading.Thread(target=server.serve_forever, name="dimse-scp", daemon=True).start()
+        return server
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()  # closes the socket too
+            self.server = None
+
+    # Handlers --------------------------------------------------------------------------
+
+    def _peer(self, event: Event) -> DimsePeer | None:
+        requestor = event.assoc.requestor
+        return self.peers.find(str(requestor.ae_title), str(requestor.address))
+
+    def _on_accepted(self, event: Event) -> None:
+        if self.peers.allow_unknown:
+            return
+        if self._peer(event) is None:
+            # A known title from another address: not this peer.
+            LOG.warning(
+                "DIMSE: %s called from unexpected address %s; aborting",
+                event.assoc.requestor.ae_title,
+                event.assoc.requestor.address,
+            )
+            event.assoc.abort()
+
+    def _on_echo(self, event: Event) -> int:
+        return SUCCESS
+
+    def _on_store(self, event: Event) -> Dataset | int:
+        peer = self._peer(event)
+        if peer is None:
+            return _status(NOT_AUTHORIZED, "Calling AE is not a known peer")
+        request = event.request
+        assert isinstance(request, C_STORE)  # noqa: S101 - the C-STORE event
+        data = event.encoded_dataset(include_meta=True)
+        if len(data) > self.settings.imaging.max_instance_bytes:
+            return _status(OUT_OF_RESOURCES, "Instance too large")
+        try:
+            with session_scope(self.session_factory) as session:
+                institution_id = session.execute(
+                    select(Institution.id).where(Institution.code == peer.institution_code)
+                ).scalar_one_or_none()
+                if institution_id is None:
+                    raise _Refused(NOT_AUTHORIZED, "Peer institution unknown")
+                result = imaging.ingest(
+                    session,
+                    self.blobs,
+                    self.pii,
+                    data,
+                    sender_institution_id=institution_id,
+                    actor=imaging.node_principal(
+                        peer.ae_title, institution_id, str(event.assoc.requestor.address)
+                    ),
+                    duplicate=self.settings.imaging.duplicate,
+                    max_bytes=self.settings.imaging.max_instance_bytes,
+                )
+                instance = result.instance
+                if instance.sop_class_uid != str(request.AffectedSOPClassUID):
+                    raise _Refused(DOES_NOT_MATCH, "SOP Class UID differs from the request")
+                if instance.sop_instance_uid != str(request.AffectedSOPInstanceUID):
+                    raise _Refused(DOES_NOT_MATCH, "SOP Instance UID differs from the request")
+        except _Refused as refused:
+            return _status(refused.code, refused.comment)
+        except Conflict as exc:
+            return _status(DOES_NOT_MATCH, f"Refused: {exc.code}")
+        except PayloadTooLarge:
+            return _status(OUT_OF_RESOURCES, "Instance too large")
+        except Invalid as exc:
+            return _status(CANNOT_UNDERSTAND, f"Invalid: {exc.code}")
+        except XietongError as exc:
+            return _status(CANNOT_UNDERSTAND, f"Refused: {exc.code}")
+        except (OSError, SQLAlchemyError):
+            LOG.exception("DIMSE: storage failed")
+            return _status(OUT_OF_RESOURCES, "Storage failure")
+        return SUCCESS
+
+
+class _Refused(Exception):
+    def __init__(self, code: int, comment: str) -> None:
+        super().__init__(comment)
+        self.code = code
+        self.comment = comment
