@@ -317,6 +317,12 @@ def _basis(session: Session, principal: Principal, study: ImagingStudy) -> tuple
     return chart.basis
 
 
+def series_uid_of(session: Session, instance: ImagingInstance) -> str:
+    """The Series Instance UID of a stored instance (for the URLs that name it)."""
+    series = session.get(ImagingSeries, instance.series_id)
+    return str(series.series_uid) if series is not None else ""
+
+
 def require_reader(session: Session, principal: Principal, action: str) -> None:
     """403 (audited) for a principal without a clinical role."""
     require_roles(session, principal, READ_ROLES, action=action, object_kind=ITEM_KIND)

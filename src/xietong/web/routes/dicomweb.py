@@ -175,7 +175,7 @@ def _store_all(
         instance = result.instance
         url = (
             f"{base_url}/studies/{result.study.study_uid}/series/"
-            f"{_series_uid(session, instance)}/instances/{instance.sop_instance_uid}"
+            f"{imaging.series_uid_of(session, instance)}/instances/{instance.sop_instance_uid}"
         )
         stored.append(
             {
@@ -201,13 +201,6 @@ class _StudyMismatch(Exception):
 
 def _reason(code: int) -> dict[str, Any]:
     return {"00081197": {"vr": "US", "Value": [code]}}
-
-
-def _series_uid(session: Any, instance: ImagingInstance) -> str:
-    from xietong.imaging.models import ImagingSeries
-
-    series = session.get(ImagingSeries, instance.series_id)
-    return str(series.series_uid) if series is not None else ""
 
 
 def _base_url(request: Request) -> str:
