@@ -227,3 +227,36 @@ def test_other_content_under_a_stored_uid_is_refused(scp: Running) -> None:
     # The same SOP Instance UID, RLE-encoded: other bytes, a conflict (0xA900).
     assert _dcmtk(STORESCU, scp.port, "-xr", _path("MR_small_RLE.dcm")) != 0
     assert scp.count(ImagingInstance) == 1
+
+
+def test_a_known_title_from_another_address_is_aborted(scp: Running) -> None:
+    """DEMO_CT is known from 127.0.0.1 only: the same title from 127.0.0.2 stores nothing."""
+    ae = AE(ae_title="DEMO_CT")
+    ae.add_requested_context(CTImageStorage)
+    assoc = ae.associate("127.0.0.1", scp.port, ae_title="XIETONG", bind_address=("127.0.0.2", 0))
+    try:  # the abort may come before or after the request goes out
+        status = assoc.send_c_store(dcmread(_path("CT_small.dcm")))
+        assert not status or int(status.Status) != 0x0000
+    except RuntimeError:  # pynetdicom: "must be established before sending"
+        pass
+    assert not assoc.is_established
+    assert scp.count(ImagingInstance) == 0
+
+
+def test_a_pdu_over_the_limit_is_not_read(scp: Running) -> None:
+    """A declared PDU length far over the limit closes the connection at once instead of
+    waiting for 2 GiB; the server goes on answering others."""
+    with socket.create_connection(("127.0.0.1", scp.port), timeout=10) as sock:
+        sock.sendall(b"\x01\x00" + (0x7FFF_FFFF).to_bytes(4, "big") + b"\x00" * 64)
+        sock.settimeout(10)
+        try:
+            answer = sock.recv(1024)
+        except ConnectionResetError:
+            answer = b""
+    assert answer == b""  # closed, not waiting for the rest
+    ae = AE(ae_title="DEMO_CT")
+    ae.add_requested_context("1.2.840.10008.1.1")  # Verification
+    assoc = ae.associate("127.0.0.1", scp.port, ae_title="XIETONG")
+    assert assoc.is_established
+    assert int(assoc.send_c_echo().Status) == 0x0000
+    assoc.release()
