@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests import factories
 from xietong.cli import alembic_config
-from xietong.config import DatabaseSettings, SecuritySettings, Settings
+from xietong.config import DatabaseSettings, DimseSettings, SecuritySettings, Settings
 from xietong.core.db import make_engine
 from xietong.core.pii import PiiProtector
 from xietong.core.storage import LocalBlobStore
@@ -107,8 +107,7 @@ def _migrated(url: str) -> Engine:
     return engine
 
 
-@pytest.fixture
-def scp(tmp_path: Path, worker_id: str) -> Iterator[Running]:
+def _start(tmp_path: Path, worker_id: str, **dimse: object) -> Iterator[Running]:
     url = _own_db_url(tmp_path, worker_id)
     engine = _migrated(url)
     factory = sessionmaker(bind=engine, expire_on_commit=False)
@@ -123,6 +122,7 @@ def scp(tmp_path: Path, worker_id: str) -> Iterator[Running]:
         data_dir=tmp_path,
         database=DatabaseSettings(url=url),
         security=SecuritySettings(secret_key="test-secret-key-0123456789abcdef"),
+        dimse=DimseSettings(**dimse),  # type: ignore[arg-type]
     )
     server = StoreScp(
         settings,
@@ -137,6 +137,17 @@ def scp(tmp_path: Path, worker_id: str) -> Iterator[Running]:
     finally:
         server.stop()
         engine.dispose()
+
+
+@pytest.fixture
+def scp(tmp_path: Path, worker_id: str) -> Iterator[Running]:
+    yield from _start(tmp_path, worker_id)
+
+
+@pytest.fixture
+def open_scp(tmp_path: Path, worker_id: str) -> Iterator[Running]:
+    """Unknown callers allowed (XIETONG_DIMSE_ALLOW_UNKNOWN)."""
+    yield from _start(tmp_path, worker_id, allow_unknown=True)
 
 
 def _dcmtk(tool: str | None, port: int, *args: str, aet: str = "DEMO_CT") -> int:
@@ -260,3 +271,19 @@ def test_a_pdu_over_the_limit_is_not_read(scp: Running) -> None:
     assert assoc.is_established
     assert int(assoc.send_c_echo().Status) == 0x0000
     assoc.release()
+
+
+def test_unknown_callers_when_allowed_echo_but_store_for_nobody(open_scp: Running) -> None:
+    """With unknown callers allowed, a stranger is associated (C-ECHO answers) but has no
+    institution to store for: 0x0124, nothing stored."""
+    ae = AE(ae_title="STRANGER")
+    ae.add_requested_context("1.2.840.10008.1.1")  # Verification
+    ae.add_requested_context(CTImageStorage)
+    assoc = ae.associate("127.0.0.1", open_scp.port, ae_title="XIETONG")
+    assert assoc.is_established
+    try:
+        assert int(assoc.send_c_echo().Status) == 0x0000
+        assert int(assoc.send_c_store(dcmread(_path("CT_small.dcm"))).Status) == 0x0124
+    finally:
+        assoc.release()
+    assert open_scp.count(ImagingInstance) == 0
