@@ -30,15 +30,17 @@ from xietong.referral.slot_service.common import (
     practitioners_of,
     week_start,
 )
-from xietong.referral.slot_service.publishing import (
+from xietong.referral.slot_service.generation import (
     Generation,
+    generate_all_slots,
+    generate_slots,
+)
+from xietong.referral.slot_service.publishing import (
     cancel_slot,
     close_slot,
     create_slot,
     create_template,
     deactivate_template,
-    generate_all_slots,
-    generate_slots,
     get_slot,
     get_template,
     list_templates,
