@@ -28,8 +28,8 @@ from xietong.consultation.models import Consultation, ConsultationAssignment
 from xietong.consultation.service.common import CONVERSATION_KIND, Opened, open_consultation
 from xietong.core.errors import N_, Conflict, Forbidden, NotFound
 from xietong.core.storage import BlobStore
-from xietong.identity.models import User
 from xietong.identity.roles import Role
+from xietong.identity.service import display_names
 from xietong.messaging import service as messaging
 from xietong.messaging.models import Conversation, ConversationRead, Message
 from xietong.notifications.service import Subject, notify, role_holders
@@ -132,15 +132,8 @@ def read_messages(
         conversation.last_seq,
         positions,
         can_post(opened),
-        user_names(session, people),
+        display_names(session, people),
     )
-
-
-def user_names(session: Session, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    rows = session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
-    return {int(uid): str(name) for uid, name in rows}
 
 
 def message_out(consultation_id: int, m: Message, names: dict[int, str]) -> dict[str, Any]:

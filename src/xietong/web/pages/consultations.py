@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
@@ -23,7 +22,6 @@ from xietong.access.principal import Principal
 from xietong.consultation import service as svc
 from xietong.consultation import workflow as wf
 from xietong.consultation.labels import MODE_LABELS, URGENCY_LABELS
-from xietong.consultation.models import ConsultationAssignment
 from xietong.consultation.schemas import (
     AcceptIn,
     AmendIn,
@@ -38,12 +36,11 @@ from xietong.consultation.schemas import (
 from xietong.core.errors import N_, Invalid, XietongError
 from xietong.core.i18n import translate
 from xietong.core.validation import MAX_ID, as_utc
-from xietong.directory.lookup import find_institution
-from xietong.directory.models import Institution
+from xietong.directory.lookup import find_institution, institution_names
 from xietong.directory.service.links import upward_centres
 from xietong.directory.specialties import specialty_label
-from xietong.identity.models import User
 from xietong.identity.roles import Role
+from xietong.identity.service import display_names
 from xietong.records.kinds import KIND_LABELS
 from xietong.records.rules import CHINA_TZ
 from xietong.web.deps import DbSession, PagePrincipal, services
@@ -219,20 +216,6 @@ def _shared(locale: str, items: list[dict[str, object]]) -> list[dict[str, Any]]
     return shown
 
 
-def _user_names(session: Session, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    found = session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
-    return {int(uid): str(name) for uid, name in found}
-
-
-def _institution_names(session: Session, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    found = session.execute(select(Institution.id, Institution.name).where(Institution.id.in_(ids)))
-    return {int(iid): str(name) for iid, name in found}
-
-
 def _session_times(
     request: Request, session: Session, principal: Principal, consultation_id: int
 ) -> dict[str, Any]:
@@ -278,7 +261,6 @@ def detail_context(
     c = opened.consultation
     opinion_rows = svc.opinions(session, principal, consultation_id)
     report_rows = svc.reports(session, principal, consultation_id)
-    experts = {a.practitioner_id: a for a in _assignments(session, c.id)}
     names = {a["practitioner_id"]: a["name"] for a in out["assignments"]}
     actions = _available(opened)
     recommendations: list[dict[str, Any]] = []
@@ -311,10 +293,10 @@ def detail_context(
         "target": target,
         "applicant": applicant,
         "shared": _shared(locale, c.shared_items),
-        "actors": _user_names(
+        "actors": display_names(
             session, {h["actor_user_id"] for h in out["history"] if h["actor_user_id"]}
         ),
-        "referral_names": _institution_names(
+        "referral_names": institution_names(
             session, {r.referral_institution_id for r in report_rows if r.referral_institution_id}
         ),
         "opinions": [
@@ -323,7 +305,6 @@ def detail_context(
         ],
         "reports": report_rows,
         "names": names,
-        "experts": experts,
         "actions": actions,
         "recommendations": recommendations,
         "session_times": session_times,
@@ -352,16 +333,6 @@ def _thread(
     context = thread_context(locale, thread, principal.user_id, page_labels(locale))
     context["message_client_id"] = uuid.uuid4().hex
     return context
-
-
-def _assignments(session: Session, consultation_id: int) -> list[ConsultationAssignment]:
-    return list(
-        session.execute(
-            select(ConsultationAssignment)
-            .where(ConsultationAssignment.consultation_id == consultation_id)
-            .order_by(ConsultationAssignment.id)
-        ).scalars()
-    )
 
 
 @router.get("/consultations/{consultation_id}", response_class=HTMLResponse)

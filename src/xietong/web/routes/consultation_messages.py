@@ -15,8 +15,9 @@ from fastapi.responses import StreamingResponse
 
 from xietong.consultation import service as svc
 from xietong.consultation.schemas import MessageIn, MessageOut, ThreadOut
-from xietong.consultation.service.messages import message_out, user_names
+from xietong.consultation.service.messages import message_out
 from xietong.core.validation import MAX_ID
+from xietong.identity.service import display_names
 from xietong.messaging.service import MAX_PAGE, MAX_TEXT, Attachment
 from xietong.web.context import AppServices
 from xietong.web.deps import CurrentPrincipal, DbSession, current_principal, services
@@ -73,7 +74,7 @@ def _posted(
     if not posted.created:
         response.status_code = 200
     m = posted.message
-    names = user_names(session, {m.sender_user_id} if m.sender_user_id else set())
+    names = display_names(session, [m.sender_user_id])
     return message_out(consultation_id, m, names)
 
 
