@@ -13,6 +13,9 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
 from xietong.core.errors import Conflict, Forbidden
 
 Guard = Callable[[Any], str | None]  # returns None when allowed, else an error message
@@ -92,3 +95,26 @@ class Workflow:
             roles = ", ".join(sorted(t.roles))
             lines.append(f"| {t.source} | {t.action} | {t.target} | {roles} | {t.description} |")
         return "\n".join(lines) + "\n"
+
+
+def store_move(
+    session: Session, row: Any, move: Move, values: dict[str, Any] | None = None
+) -> None:
+    """Write ``move`` to ``row`` (a mapped object with ``id`` and ``state``) with an UPDATE
+    conditional on the state read: when someone else moved it first, nothing is written and
+    the answer is 409, so two people acting at once never both succeed."""
+    model = type(row)
+    session.flush()
+    result = session.execute(
+        update(model)
+        .where(model.id == row.id, model.state == move.source)
+        .values(state=move.target, **(values or {}))
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(
+            code="transition_not_allowed",
+            field="action",
+            params={"state": row.state, "action": move.action},
+        )
+    session.refresh(row)

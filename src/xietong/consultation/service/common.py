@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xietong.access import audit
@@ -22,8 +22,7 @@ from xietong.consultation.models import (
 )
 from xietong.consultation.service.notices import notify_transition
 from xietong.core.clock import now
-from xietong.core.errors import Conflict
-from xietong.core.workflow import Move
+from xietong.core.workflow import Move, store_move
 from xietong.core.workflow_events import has_event, record_event
 from xietong.directory.models import Institution
 from xietong.identity.roles import Role
@@ -168,20 +167,7 @@ def transition(
     moved the consultation first (the UPDATE is conditional on the state read)."""
     c = opened.consultation
     move = wf.WORKFLOW.apply(c.state, action, roles or opened.roles, guard_subject)
-    session.flush()
-    result = session.execute(
-        update(Consultation)
-        .where(Consultation.id == c.id, Consultation.state == move.source)
-        .values(state=move.target, last_note=note or "", **(values or {}))
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(
-            code="transition_not_allowed",
-            field="action",
-            params={"state": c.state, "action": action},
-        )
-    session.refresh(c)
+    store_move(session, c, move, {"last_note": note or "", **(values or {})})
     session.add(
         ConsultationHistory(
             consultation_id=c.id,

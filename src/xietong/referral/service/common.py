@@ -7,15 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xietong.access import audit
 from xietong.access.policies import deny_not_found
 from xietong.access.principal import Principal
 from xietong.core.clock import now
-from xietong.core.errors import Conflict
-from xietong.core.workflow import Move
+from xietong.core.workflow import Move, store_move
 from xietong.core.workflow_events import has_event, record_event
 from xietong.directory.models import Institution
 from xietong.identity.roles import Role
@@ -194,20 +193,7 @@ def transition(
     moved the referral first (the UPDATE is conditional on the state read)."""
     r = opened.referral
     move = wf.WORKFLOWS[r.kind].apply(r.state, action, roles or opened.roles, guard_subject)
-    session.flush()
-    result = session.execute(
-        update(Referral)
-        .where(Referral.id == r.id, Referral.state == move.source)
-        .values(state=move.target, last_note=note or "", **(values or {}))
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(
-            code="transition_not_allowed",
-            field="action",
-            params={"state": r.state, "action": action},
-        )
-    session.refresh(r)
+    store_move(session, r, move, {"last_note": note or "", **(values or {})})
     session.add(
         ReferralHistory(
             referral_id=r.id,
