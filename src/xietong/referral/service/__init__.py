@@ -3,7 +3,13 @@
 
 from xietong.referral.service.common import Opened, open_referral, parts_of
 from xietong.referral.service.deadlines import ReferralDeadlineRun, run_deadlines
-from xietong.referral.service.down import create_down, is_overdue, record_follow_up
+from xietong.referral.service.down import (
+    create_down,
+    is_overdue,
+    may_send_down,
+    open_for_down,
+    record_follow_up,
+)
 from xietong.referral.service.reading import (
     MAX_LIMIT,
     chain,
@@ -39,6 +45,8 @@ __all__ = [
     "get_referral",
     "is_overdue",
     "list_referrals",
+    "may_send_down",
+    "open_for_down",
     "open_referral",
     "parts_of",
     "record_follow_up",

@@ -55,6 +55,37 @@ def _parent(session: Session, principal: Principal, parent_id: int, patient_id: 
     return parent
 
 
+def may_send_down(principal: Principal, opened: Opened) -> bool:
+    """A doctor or expert of the receiving institution, while the up-referral's patient is
+    (or was) treated there, may send the patient back down from it."""
+    r = opened.referral
+    return (
+        r.kind == "up"
+        and r.state in ENDABLE_STATES
+        and wf.CLINICIAN in opened.roles
+        and principal.has(Role.APPLICANT_DOCTOR, Role.EXPERT)
+    )
+
+
+def open_for_down(session: Session, principal: Principal, referral_id: int) -> Referral:
+    """The up-referral a down-referral form starts from: 404 when hidden, 403 (audited) for
+    who may not send the patient back, 409 when the patient is not treated there."""
+    opened = open_referral(session, principal, referral_id, action="referral.read")
+    r = opened.referral
+    if wf.CLINICIAN not in opened.roles or not principal.has(Role.APPLICANT_DOCTOR, Role.EXPERT):
+        audit.record_denial(
+            session, principal, "referral.down_form", "referral", r.id, reason="role"
+        )
+        raise Forbidden(code="role_not_allowed", field=None)
+    if not may_send_down(principal, opened):
+        raise Conflict(
+            code="transition_not_allowed",
+            field="action",
+            params={"state": r.state, "action": "down"},
+        )
+    return r
+
+
 def _check_discharge(data: DownReferralIn) -> dict[str, object]:
     diagnoses = []
     for index, line in enumerate(data.discharge.diagnoses):

@@ -24,11 +24,10 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from xietong.access import audit
 from xietong.access.policies import require_roles
 from xietong.access.principal import Principal
 from xietong.consultation import service as consultations
-from xietong.core.errors import Conflict, Forbidden, Invalid, XietongError
+from xietong.core.errors import Invalid, XietongError
 from xietong.core.i18n import translate
 from xietong.core.security import new_token
 from xietong.core.validation import MAX_ID
@@ -40,9 +39,7 @@ from xietong.patients.workflow_view import patient_card
 from xietong.records import service as records
 from xietong.referral import service as svc
 from xietong.referral import slots
-from xietong.referral import workflow as wf
 from xietong.referral.schemas import DownReferralIn, ReferralIn
-from xietong.referral.service.down import ENDABLE_STATES
 from xietong.referral.slot_labels import EXAM_LABELS
 from xietong.web.deps import DbSession, PagePrincipal, services
 from xietong.web.errors import validation_message
@@ -56,7 +53,6 @@ from xietong.web.pages.referral_common import (
     page_labels,
     slot_choices,
 )
-from xietong.web.pages.referrals import DOWN_SENDERS
 
 router = APIRouter(include_in_schema=False)
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -367,19 +363,7 @@ def _down_context(
     """The up-referral ended (a doctor or expert of the receiving institution, while the
     patient is there), the institutions that refer to this one (the referring one first)."""
     locale = locale_of(request)
-    opened = svc.get_referral(session, principal, referral_id)
-    r = opened.referral
-    if wf.CLINICIAN not in opened.roles or not principal.has(*DOWN_SENDERS):
-        audit.record_denial(
-            session, principal, "referral.down_form", "referral", r.id, reason="role"
-        )
-        raise Forbidden(code="role_not_allowed", field=None)
-    if r.kind != "up" or r.state not in ENDABLE_STATES:
-        raise Conflict(
-            code="transition_not_allowed",
-            field="action",
-            params={"state": r.state, "action": "down"},
-        )
+    r = svc.open_for_down(session, principal, referral_id)
     mine = find_institution(session, r.target_institution_id)
     below = served_institutions(session, mine, Paging(limit=100))[0] if mine else []
     targets = sorted(

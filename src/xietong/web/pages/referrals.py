@@ -106,7 +106,6 @@ SIMPLE: dict[str, Simple] = {
 NOTE_REQUIRED = frozenset({"return", "reject"})
 LIST_LIMIT = 100
 # A sender of a down-referral (the service decides again).
-DOWN_SENDERS = (Role.APPLICANT_DOCTOR, Role.EXPERT)
 
 
 # The lists ---------------------------------------------------------------------------------
@@ -224,10 +223,7 @@ def detail_context(
         "can_follow_up": r.kind == "down"
         and r.state == "accepted"
         and bool(opened.roles & {wf.DESK, wf.CLINICIAN}),
-        "can_send_down": r.kind == "up"
-        and r.state == "in_treatment"
-        and wf.CLINICIAN in opened.roles
-        and principal.has(*DOWN_SENDERS),
+        "can_send_down": r.state == "in_treatment" and svc.may_send_down(principal, opened),
         "slot_choices": [],
         "documents": [],
         "departments": [],
