@@ -111,7 +111,7 @@ def test_default_accept_gives_frames_as_stored(
     web: DICOMwebClient, client: TestClient, auth: dict[str, str]
 ) -> None:
     # dicomweb-client asks for multipart/related; type="*/*" by default.
-    from openjpeg import decode
+    from openjpeg import decode  # type: ignore[attr-defined]
 
     j2k, rle, native = (
         stored(web, "JPEG2000.dcm"),
@@ -159,7 +159,7 @@ def test_frames_that_cannot_be_served_are_406_listing_what_can(
     # JPEG-LS cannot be decoded here (no CharLS): decoded frames 406, as stored served.
     with pytest.raises(HTTPError) as refused:
         web.retrieve_instance_frames(*uids(jls), frame_numbers=[1], media_types=DECODED)
-    assert refused.value.response.status_code == 406
+    assert getattr(refused.value.response, "status_code", None) == 406
     (frame,) = web.retrieve_instance_frames(*uids(jls), frame_numbers=[1])
     assert frame[:2] == b"\xff\xd8"  # a JPEG-LS stream starts with SOI
     answer = client.get(url(jls, "/frames/1"), headers=auth)
@@ -187,7 +187,7 @@ def test_instances_in_other_transfer_syntaxes(
     for ds in (big, jls):  # pydicom cannot swap big endian; JPEG-LS cannot be decoded
         with pytest.raises(HTTPError) as refused:
             web.retrieve_instance(*uids(ds), media_types=explicit)
-        assert refused.value.response.status_code == 406
+        assert getattr(refused.value.response, "status_code", None) == 406
     other = client.get(
         url(j2k),
         headers={
