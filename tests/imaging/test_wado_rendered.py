@@ -232,3 +232,18 @@ def test_hostile_requests_are_400_or_404_and_read_no_file(
     assert beyond.json()["error"]["field"] == "frames"
     big = client.get(url(ct, "/frames/99999"), headers=auth)
     assert big.status_code == 404
+
+
+def test_a_frame_claiming_huge_dimensions_is_not_decoded(
+    web: DICOMwebClient, client: TestClient, auth: dict[str, str]
+) -> None:
+    huge = dataset("JPEG2000.dcm")
+    huge.Rows = huge.Columns = 65535
+    web.store_instances([huge])
+    for tail in ("/rendered", "/thumbnail"):
+        answer = client.get(url(huge, tail), headers=auth)
+        assert answer.status_code == 406, tail
+        assert answer.json()["error"]["code"] == "pixel_undecodable"
+    decoded = {"Accept": 'multipart/related; type="application/octet-stream"'}
+    assert client.get(url(huge, "/frames/1"), headers={**auth, **decoded}).status_code == 406
+    assert client.get(url(huge, "/frames/1"), headers=auth).status_code == 200  # as stored

@@ -56,6 +56,8 @@ FRAME_MEDIA: dict[str, tuple[str, ...]] = {
     "1.2.840.10008.1.2.4.203": ("image/jphc",),
 }
 MAX_VIEWPORT = 4096  # pixels per side of a rendered image: more is a 400, not a memory spike
+# A compressed frame may claim 65535×65535 pixels: decoding it would take gigabytes.
+MAX_DECODED_SAMPLES = 8192 * 8192 * 3
 MAX_WINDOW = 1e7  # |center| and width: beyond any stored pixel value after rescale
 WINDOW_FUNCTIONS = ("linear", "linear-exact", "sigmoid")
 THUMBNAIL_SIZE = 128
@@ -160,7 +162,7 @@ def decoded_frame(ds: Dataset, index: int) -> Frame:
 
 def decode(ds: Dataset, index: int) -> NDArray[Any]:
     """One frame as a numpy array (colour converted to RGB, as ``pixel_array`` does)."""
-    if not can_decode(syntax_of(ds)):
+    if not can_decode(syntax_of(ds)) or _too_large(ds):
         raise Undecodable(params={"syntax": syntax_of(ds)})
     try:
         return pixel_array(ds, index=index)
@@ -174,10 +176,15 @@ def can_transcode(syntax: str) -> bool:
     return syntax not in BIG_ENDIAN and can_decode(syntax)
 
 
+def _too_large(ds: Dataset) -> bool:
+    samples = int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0)
+    return samples * int(ds.get("SamplesPerPixel", 1) or 1) > MAX_DECODED_SAMPLES
+
+
 def transcode_to_explicit_le(ds: Dataset) -> bytes:
     """The instance with its pixel data decoded, as Explicit VR Little Endian Part 10."""
     syntax = syntax_of(ds)
-    if not can_transcode(syntax):
+    if not can_transcode(syntax) or (is_encapsulated(syntax) and _too_large(ds)):
         raise Undecodable()
     try:
         if is_encapsulated(syntax):

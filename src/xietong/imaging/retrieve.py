@@ -123,6 +123,8 @@ def choose_frames(accept: str, syntax: str) -> FrameChoice:
             offer.syntax in (None, "*", syntax) and (offer.media == "*/*" or compressed)
         ):
             return FrameChoice(False, own[0])
+        if offer.media == "*/*" and offer.syntax == EXPLICIT_LE and pixels.can_decode(syntax):
+            return FrameChoice(True, OCTET_STREAM)
         if offer.media == OCTET_STREAM:
             if offer.syntax == "*" or (offer.syntax == syntax and compressed):
                 return FrameChoice(False, OCTET_STREAM)
@@ -252,7 +254,7 @@ def rendered_media(accept: str) -> str:
     """image/jpeg or image/png from the Accept header (multipart offers count too)."""
     for offer in parse_accept(accept):
         for media in pixels.RENDERED_TYPES:
-            if _matches(offer.media, media) and offer.media != "image/":
+            if _matches(offer.media, media):
                 return media
     raise not_acceptable(list(pixels.RENDERED_TYPES))
 

@@ -1,4 +1,7 @@
-"""DICOMweb (PS3.18) under /dicomweb: STOW-RS, QIDO-RS and WADO-RS (instances, metadata).
+"""DICOMweb (PS3.18) under /dicomweb: STOW-RS, QIDO-RS, WADO-RS (instances, metadata,
+bulk data, frames, rendered, thumbnails) and WADO-URI. Negotiation, decoding and rendering
+rules live in imaging/retrieve.py and imaging/pixels.py; these routes open the study
+(access, audit) and shape the HTTP answer.
 
 Bearer token or session, like the JSON API; only studies the principal may read appear.
 STOW bodies get the upload body limit (UPLOAD_PATHS); every part is ingested in its own
