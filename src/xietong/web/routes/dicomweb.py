@@ -381,9 +381,11 @@ def _instances(
 ) -> list[ImagingInstance]:
     """The instances at a level of a study the principal may read (404 otherwise, audited)."""
     study = imaging.open_study(session, principal, study_uid, "imaging.retrieve").study
-    instances = qido.instances_of(session, study, series_uid)
-    if sop_uid is not None:
-        instances = [i for i in instances if i.sop_instance_uid == sop_uid]
+    if sop_uid is not None and series_uid is not None:
+        found = qido.find_instance(session, study, series_uid, sop_uid)
+        instances = [found] if found is not None else []
+    else:
+        instances = qido.instances_of(session, study, series_uid)
     if not instances:
         raise NotFound(code="imaging_instance_not_found")
     return instances
