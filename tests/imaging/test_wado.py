@@ -244,6 +244,8 @@ def test_bulk_data_of_big_endian_and_compressed_pixels(web: DICOMwebClient) -> N
     meta = web.retrieve_instance_metadata(*uids(big))
     (value,) = web.retrieve_bulkdata(meta["7FE00010"]["BulkDataURI"])
     assert np.array_equal(np.frombuffer(value, "<i2").reshape(64, 64), big.pixel_array)
+    (head,) = web.retrieve_bulkdata(meta["7FE00010"]["BulkDataURI"], byte_range=(10, 109))
+    assert head == value[10:110]
     meta = web.retrieve_instance_metadata(*uids(rle))
     frames = web.retrieve_bulkdata(meta["7FE00010"]["BulkDataURI"])
     assert frames == [get_frame(rle.PixelData, i, number_of_frames=2) for i in range(2)]
@@ -259,3 +261,24 @@ def test_part_10_bytes_are_returned_as_stored(web: DICOMwebClient) -> None:
         dcmread(BytesIO(out.getvalue())).PixelData
         == dcmread(BytesIO(sample("MR_small_implicit.dcm"))).PixelData
     )
+
+
+def test_byte_ranges_of_bulk_data(
+    web: DICOMwebClient, client: TestClient, auth: dict[str, str]
+) -> None:
+    ct = stored(web, "CT_small.dcm")
+    path = url(ct, "/bulkdata/7FE00010")
+    whole = parts(client.get(path, headers=auth))[0][1]
+    assert len(whole) == 128 * 128 * 2
+    tail = client.get(path, headers={**auth, "Range": "bytes=-16"})
+    assert tail.status_code == 206
+    assert tail.headers["content-range"] == f"bytes {len(whole) - 16}-{len(whole) - 1}/{len(whole)}"
+    assert parts(tail)[0][1] == whole[-16:]
+    open_ended = client.get(path, headers={**auth, "Range": "bytes=32000-"})
+    assert parts(open_ended)[0][1] == whole[32000:]
+    beyond = client.get(path, headers={**auth, "Range": "bytes=99999-"})
+    assert beyond.status_code == 416
+    assert beyond.headers["content-range"] == f"bytes */{len(whole)}"
+    several = client.get(path, headers={**auth, "Range": "bytes=0-1,4-5"})
+    assert several.status_code == 200  # several ranges: the whole value
+    assert client.get(path, headers={**auth, "Range": "bytes=9-2"}).status_code == 416

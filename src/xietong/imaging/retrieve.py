@@ -247,6 +247,33 @@ def bulk_value(ds: Dataset, path: str) -> bytes:
     return value
 
 
+class RangeNotSatisfiable(XietongError):
+    status = 416
+    default_code = "range_not_satisfiable"
+    default_message = N_("The byte range lies outside the value ({size} bytes).")
+
+
+RANGE = re.compile(r"bytes=(\d{1,15})-(\d{0,15})|bytes=-(\d{1,15})")
+
+
+def byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """The (first, last) bytes of a single-range ``Range`` header (RFC 9110 §14.1.2);
+    None without one or for a form we do not serve (several ranges): the whole value."""
+    match = RANGE.fullmatch(header.strip().replace(" ", ""))
+    if match is None:
+        return None
+    first, last, suffix = match.groups()
+    if suffix is not None:
+        start, end = max(0, size - int(suffix)), size - 1
+    else:
+        start, end = int(first), min(size - 1, int(last) if last else size - 1)
+    if size == 0 or start >= size or end < start:
+        raise RangeNotSatisfiable(
+            field="range", params={"size": size}, headers={"Content-Range": f"bytes */{size}"}
+        )
+    return start, end
+
+
 # Rendered and thumbnails -------------------------------------------------------------------
 
 

@@ -516,10 +516,20 @@ def bulkdata(
     if path.upper() == retrieve.PIXEL_DATA:
         choice = retrieve.choose_frames(accept, instance.transfer_syntax_uid)
         found = retrieve.pixel_bulk(ds, choice)
-        return _multipart(_frame_parts(found), found[0].media_type)
-    retrieve.choose_frames(accept, pixels.EXPLICIT_LE)  # only octet-stream is offered
-    value = retrieve.bulk_value(ds, path.upper())
-    return _multipart(iter([(pixels.OCTET_STREAM, value)]), pixels.OCTET_STREAM)
+        if len(found) > 1:  # compressed frames: no byte ranges across parts
+            return _multipart(_frame_parts(found), found[0].media_type)
+        part_type, value = next(_frame_parts(found))
+    else:
+        retrieve.choose_frames(accept, pixels.EXPLICIT_LE)  # only octet-stream is offered
+        part_type, value = pixels.OCTET_STREAM, retrieve.bulk_value(ds, path.upper())
+    span = retrieve.byte_range(request.headers.get("range", ""), len(value))
+    if span is None:
+        return _multipart(iter([(part_type, value)]), part_type.split(";")[0])
+    first, last = span
+    answer = _multipart(iter([(part_type, value[first : last + 1])]), part_type.split(";")[0])
+    answer.status_code = 206
+    answer.headers["Content-Range"] = f"bytes {first}-{last}/{len(value)}"
+    return answer
 
 
 # Frames, rendered, thumbnails
