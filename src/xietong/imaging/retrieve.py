@@ -1,21 +1,50 @@
-"""WADO-RS helpers: an instance's stored bytes and its metadata as DICOM JSON.
+"""WADO-RS and WADO-URI retrieval: stored bytes, metadata, bulk data, frames, rendered
+images and thumbnails, with the Accept negotiation of PS3.18 §8.7.
 
-Metadata is read from the stored file without its pixel data; large values (and the
-pixel data, which is not read at all) are given as BulkDataURIs rather than inline.
+The caller has opened the study (``service.open_study``: access checked and audited) and
+picked the instances; this module only reads their blobs. Metadata is read without the
+pixel data; values larger than BULK_THRESHOLD and the pixel data are BulkDataURIs whose
+path names the element (``bulkdata/00880200/1/7FE00010`` for an element inside item 1 of
+a sequence), so nested values are never confused with top-level ones.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
 
+import numpy as np
 from pydicom import dcmread
 from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
 
+from xietong.core.errors import N_, BadRequest, NotFound, XietongError
 from xietong.core.storage import BlobStore
+from xietong.imaging import pixels
+from xietong.imaging.dicom import is_valid_uid
 from xietong.imaging.models import ImagingInstance
+from xietong.imaging.pixels import EXPLICIT_LE, OCTET_STREAM, Frame, Rendering
 
 BULK_THRESHOLD = 1024
+PIXEL_DATA = "7FE00010"
+DICOM = "application/dicom"
+MAX_RENDERED_FRAMES = 1000  # frames in one multipart rendered answer (study, series)
+BULK_PATH = re.compile(r"[0-9A-F]{8}(/[1-9][0-9]{0,5}/[0-9A-F]{8}){0,7}")
+SWAP_WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
+
+
+class NotAcceptable(XietongError):
+    status = 406
+    default_code = "not_acceptable"
+    default_message = N_("This Accept type cannot be served. Available: {available}")
+
+
+def not_acceptable(available: list[str]) -> NotAcceptable:
+    return NotAcceptable(field="accept", params={"available": ", ".join(available)})
 
 
 def read_bytes(blobs: BlobStore, instance: ImagingInstance) -> bytes:
@@ -23,16 +52,411 @@ def read_bytes(blobs: BlobStore, instance: ImagingInstance) -> bytes:
         return handle.read()
 
 
+def dataset(blobs: BlobStore, instance: ImagingInstance) -> Dataset:
+    return pixels.load(read_bytes(blobs, instance))
+
+
+# Accept ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Offer:
+    media: str  # the media type of the parts (of a multipart offer) or of the body
+    syntax: str | None  # transfer-syntax parameter, None when absent
+    multipart: bool
+
+
+def parse_accept(header: str) -> list[Offer]:
+    """The offers of an Accept header, best quality first; empty header → ``*/*``."""
+    ranked: list[tuple[float, int, Offer]] = []
+    for position, item in enumerate(header.split(",")[:50] if header.strip() else ["*/*"]):
+        head, *rest = item.split(";")
+        params: dict[str, str] = {}
+        for piece in rest:
+            key, _, value = piece.strip().partition("=")
+            params[key.strip().lower()] = value.strip().strip('"')
+        media = head.strip().lower()
+        try:
+            quality = float(params.get("q", "1"))
+        except ValueError:
+            quality = 1.0
+        if quality <= 0 or not media:
+            continue
+        multipart = media in ("multipart/related", "multipart/*")
+        part = params.get("type", "*/*").lower() if multipart else media
+        ranked.append((-quality, position, Offer(part, params.get("transfer-syntax"), multipart)))
+    return [offer for _, _, offer in sorted(ranked, key=lambda r: (r[0], r[1]))]
+
+
+def _matches(wanted: str, media: str) -> bool:
+    major = media.split("/")[0]
+    return wanted in ("*/*", media, f"{major}/*", f"{major}/")
+
+
+# Frames and pixel bulk data ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FrameChoice:
+    decoded: bool  # native little endian (decoded when compressed) or as stored
+    media: str  # the media type to label the parts with
+
+
+def frame_offers(syntax: str) -> list[str]:
+    """What can be served for the frames of an instance in ``syntax`` (for a 406)."""
+    available = []
+    if pixels.can_decode(syntax):
+        available.append(f'multipart/related; type="{OCTET_STREAM}"; transfer-syntax={EXPLICIT_LE}')
+    if pixels.is_encapsulated(syntax):
+        for media in pixels.FRAME_MEDIA.get(syntax, ()):
+            available.append(f'multipart/related; type="{media}"; transfer-syntax={syntax}')
+    available.append(f'multipart/related; type="{OCTET_STREAM}"; transfer-syntax=*')
+    return available
+
+
+def choose_frames(accept: str, syntax: str) -> FrameChoice:
+    """PS3.18 §8.7.3.5 for frames and pixel bulk data of an instance stored in ``syntax``."""
+    compressed = pixels.is_encapsulated(syntax)
+    own = pixels.FRAME_MEDIA.get(syntax, (OCTET_STREAM,)) if compressed else (OCTET_STREAM,)
+    for offer in parse_accept(accept):
+        if offer.media in ("*/*", "image/*", "image/") and (
+            offer.syntax in (None, "*", syntax) and (offer.media == "*/*" or compressed)
+        ):
+            return FrameChoice(False, own[0])
+        if offer.media == "*/*" and offer.syntax == EXPLICIT_LE and pixels.can_decode(syntax):
+            return FrameChoice(True, OCTET_STREAM)
+        if offer.media == OCTET_STREAM:
+            if offer.syntax == "*" or (offer.syntax == syntax and compressed):
+                return FrameChoice(False, OCTET_STREAM)
+            if offer.syntax in (None, EXPLICIT_LE) and pixels.can_decode(syntax):
+                return FrameChoice(True, OCTET_STREAM)
+        if compressed and offer.media in own and offer.syntax in (None, "*", syntax):
+            return FrameChoice(False, offer.media)
+    raise not_acceptable(frame_offers(syntax))
+
+
+def frames(ds: Dataset, numbers: list[int], choice: FrameChoice) -> Iterator[Frame]:
+    """The frames (numbered from 1, already checked) in the chosen form."""
+    for number in numbers:
+        frame = (
+            pixels.decoded_frame(ds, number - 1)
+            if choice.decoded
+            else pixels.stored_frame(ds, number - 1)
+        )
+        yield Frame(frame.data, choice.media, frame.transfer_syntax)
+
+
+def pixel_bulk(ds: Dataset, choice: FrameChoice) -> list[Frame]:
+    """The pixel data value: native pixels as one part, compressed frames one part each."""
+    count = pixels.frame_count(ds)
+    if count == 0:
+        raise NotFound(code="bulkdata_not_found", field="tag")
+    parts = list(frames(ds, list(range(1, count + 1)), choice))
+    if choice.media == OCTET_STREAM and all(p.transfer_syntax == EXPLICIT_LE for p in parts):
+        return [Frame(b"".join(p.data for p in parts), OCTET_STREAM, EXPLICIT_LE)]
+    return parts
+
+
+# Whole instances ---------------------------------------------------------------------------
+
+
+def choose_syntax(accept: str, syntaxes: set[str]) -> str | None:
+    """The transfer syntax to send instances in: None = as stored (``*``, no parameter,
+    or the stored one), EXPLICIT_LE = transcode the ones stored otherwise; else 406."""
+    for offer in parse_accept(accept):
+        if offer.media not in ("*/*", "application/*", DICOM):
+            continue
+        if offer.syntax in (None, "*") or {offer.syntax} == syntaxes:
+            return None
+        if offer.syntax == EXPLICIT_LE and all(pixels.can_transcode(s) for s in syntaxes):
+            return EXPLICIT_LE
+    available = [f'multipart/related; type="{DICOM}"; transfer-syntax=*']
+    if len(syntaxes) == 1:
+        available.append(f'multipart/related; type="{DICOM}"; transfer-syntax={min(syntaxes)}')
+    if all(pixels.can_transcode(s) for s in syntaxes):
+        available.append(f'multipart/related; type="{DICOM}"; transfer-syntax={EXPLICIT_LE}')
+    raise not_acceptable(available)
+
+
+def instance_bytes(blobs: BlobStore, instance: ImagingInstance, syntax: str | None) -> bytes:
+    data = read_bytes(blobs, instance)
+    if syntax is None or instance.transfer_syntax_uid == syntax:
+        return data
+    return pixels.transcode_to_explicit_le(pixels.load(data))
+
+
+# Metadata and bulk data --------------------------------------------------------------------
+
+
+def _paths(ds: Dataset, prefix: str = "") -> dict[int, str]:
+    """id(element) → its bulk data path, for every element of the dataset and its items."""
+    paths: dict[int, str] = {}
+    for elem in ds:
+        path = f"{prefix}{elem.tag:08X}"
+        paths[id(elem)] = path
+        if elem.VR == "SQ" and isinstance(elem.value, Sequence):
+            for number, item in enumerate(elem.value, start=1):
+                paths.update(_paths(item, f"{path}/{number}/"))
+    return paths
+
+
 def metadata(blobs: BlobStore, instance: ImagingInstance, instance_url: str) -> dict[str, Any]:
-    """The instance's attributes as DICOM JSON, pixel data as a BulkDataURI."""
+    """The instance's attributes as DICOM JSON; bulk values and pixel data as absolute
+    BulkDataURIs under ``{instance_url}/bulkdata/``."""
     ds = dcmread(BytesIO(read_bytes(blobs, instance)), stop_before_pixels=True)
+    paths = _paths(ds)
 
     def bulk(elem: DataElement) -> str:
-        return f"{instance_url}/bulkdata/{elem.tag:08X}"
+        return f"{instance_url}/bulkdata/{paths.get(id(elem), f'{elem.tag:08X}')}"
 
     result: dict[str, Any] = ds.to_json_dict(
         bulk_data_threshold=BULK_THRESHOLD, bulk_data_element_handler=bulk
     )
     if instance.rows:
-        result["7FE00010"] = {"vr": "OW", "BulkDataURI": f"{instance_url}/frames/1"}
+        vr = "OB" if pixels.is_encapsulated(instance.transfer_syntax_uid) else "OW"
+        result[PIXEL_DATA] = {"vr": vr, "BulkDataURI": f"{instance_url}/bulkdata/{PIXEL_DATA}"}
     return result
+
+
+def check_bulk_path(path: str) -> None:
+    if not BULK_PATH.fullmatch(path):
+        raise BadRequest(
+            N_("Give a bulk data path of tags and item numbers, as in the metadata."),
+            code="bulkdata_path_invalid",
+            field="tag",
+        )
+
+
+def bulk_value(ds: Dataset, path: str) -> bytes:
+    """The value bytes (little endian) of the element a BulkDataURI path names."""
+    steps = path.split("/")
+    current: Dataset = ds
+    for position in range(0, len(steps) - 1, 2):
+        elem = current.get(int(steps[position], 16))
+        number = int(steps[position + 1])
+        if elem is None or elem.VR != "SQ" or not 1 <= number <= len(elem.value):
+            raise NotFound(code="bulkdata_not_found", field="tag")
+        current = elem.value[number - 1]
+    elem = current.get(int(steps[-1], 16))
+    if elem is None or not isinstance(elem.value, bytes | bytearray):
+        raise NotFound(code="bulkdata_not_found", field="tag")
+    value = bytes(elem.value)
+    width = SWAP_WIDTH.get(str(elem.VR))
+    if width and not ds.original_encoding[1] and len(value) % width == 0:
+        value = np.frombuffer(value, dtype=f">u{width}").astype(f"<u{width}").tobytes()
+    return value
+
+
+class RangeNotSatisfiable(XietongError):
+    status = 416
+    default_code = "range_not_satisfiable"
+    default_message = N_("The byte range lies outside the value ({size} bytes).")
+
+
+RANGE = re.compile(r"bytes=(\d{1,15})-(\d{0,15})|bytes=-(\d{1,15})")
+
+
+def byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """The (first, last) bytes of a single-range ``Range`` header (RFC 9110 §14.1.2);
+    None without one or for a form we do not serve (several ranges): the whole value."""
+    match = RANGE.fullmatch(header.strip().replace(" ", ""))
+    if match is None:
+        return None
+    first, last, suffix = match.groups()
+    if suffix is not None:
+        start, end = max(0, size - int(suffix)), size - 1
+    else:
+        start, end = int(first), min(size - 1, int(last) if last else size - 1)
+    if size == 0 or start >= size or end < start:
+        raise RangeNotSatisfiable(
+            field="range", params={"size": size}, headers={"Content-Range": f"bytes */{size}"}
+        )
+    return start, end
+
+
+# Rendered and thumbnails -------------------------------------------------------------------
+
+
+def rendered_media(accept: str) -> str:
+    """image/jpeg or image/png from the Accept header (multipart offers count too)."""
+    for offer in parse_accept(accept):
+        for media in pixels.RENDERED_TYPES:
+            if _matches(offer.media, media):
+                return media
+    raise not_acceptable(list(pixels.RENDERED_TYPES))
+
+
+def rendering(params: Mapping[str, str], media: str, thumbnail: bool = False) -> Rendering:
+    """The rendering parameters of PS3.18 §8.3.5: window, viewport, quality."""
+    window = pixels.parse_window(params["window"]) if "window" in params else None
+    viewport = pixels.parse_viewport(params["viewport"]) if "viewport" in params else None
+    if thumbnail and viewport is None:
+        viewport = pixels.Viewport(pixels.THUMBNAIL_SIZE, pixels.THUMBNAIL_SIZE)
+    quality = pixels.parse_quality(params["quality"]) if "quality" in params else 90
+    return Rendering(media, window, viewport, quality)
+
+
+def image_instances(instances: list[ImagingInstance]) -> list[ImagingInstance]:
+    return [i for i in instances if i.rows]
+
+
+def renderable_frames(instances: list[ImagingInstance]) -> int:
+    """The number of frames a multipart rendered answer would hold; 400 above the cap."""
+    total = sum(max(1, i.frames or 1) for i in image_instances(instances))
+    if total > MAX_RENDERED_FRAMES:
+        raise BadRequest(
+            N_("Too many frames to render at once ({count}); ask for a series or instance."),
+            code="rendered_too_many",
+            field="frames",
+            params={"count": total},
+        )
+    if total == 0:
+        raise NotFound(code="imaging_instance_not_found", field="frames")
+    return total
+
+
+def render_frames(ds: Dataset, numbers: list[int], options: Rendering) -> Iterator[bytes]:
+    for number in numbers:
+        yield pixels.render(ds, number - 1, options)
+
+
+def render_instances(
+    blobs: BlobStore, instances: list[ImagingInstance], options: Rendering
+) -> Iterator[bytes]:
+    """Every frame of every image instance, rendered, in order (lazily: one file at a time)."""
+    for instance in image_instances(instances):
+        ds = dataset(blobs, instance)
+        yield from render_frames(ds, list(range(1, pixels.frame_count(ds) + 1)), options)
+
+
+def representative(instances: list[ImagingInstance]) -> ImagingInstance:
+    """The middle image instance of the first series that has images."""
+    images = image_instances(instances)
+    if not images:
+        raise NotFound(code="imaging_instance_not_found", field="thumbnail")
+    first_series = [i for i in images if i.series_id == images[0].series_id]
+    return first_series[len(first_series) // 2]
+
+
+def thumbnail(
+    blobs: BlobStore, instance: ImagingInstance, frame: int | None, options: Rendering
+) -> bytes:
+    ds = dataset(blobs, instance)
+    count = pixels.frame_count(ds)
+    if frame is not None:
+        pixels.check_frames([frame], count)
+    return pixels.render(ds, (frame or count // 2 + 1) - 1, options)
+
+
+def check_renderable(instances: list[ImagingInstance]) -> None:
+    """406 before a streamed answer starts, when a frame could not be decoded."""
+    for instance in image_instances(instances):
+        if not pixels.can_decode(instance.transfer_syntax_uid):
+            raise pixels.Undecodable()
+
+
+# WADO-URI ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WadoUri:
+    study_uid: str
+    series_uid: str
+    object_uid: str
+    content_type: str
+    frame: int | None
+    syntax: str | None
+    rendering: Rendering
+
+
+WADO_URI_UNSUPPORTED = ("anonymize", "presentationUID", "presentationSeriesUID", "region")
+
+
+def _uid(params: Mapping[str, str], name: str) -> str:
+    value = params.get(name, "")
+    if not value:
+        raise BadRequest(
+            N_("{name} is required."), code="wado_missing", field=name, params={"name": name}
+        )
+    if not is_valid_uid(value):
+        raise BadRequest(code="wado_uid_invalid", field=name)
+    return value
+
+
+def _wado_content_type(value: str) -> str:
+    for item in value.split(",") if value else [DICOM]:
+        media = item.split(";")[0].strip().lower()
+        if media in (DICOM, "application/*", "*/*"):
+            return DICOM
+        if media in (*pixels.RENDERED_TYPES, "image/*"):
+            return pixels.JPEG if media == "image/*" else media
+    raise not_acceptable([DICOM, *pixels.RENDERED_TYPES])
+
+
+def parse_wado_uri(params: Mapping[str, str]) -> WadoUri:
+    """The query of a WADO-URI request (PS3.18 §9); 400 naming the parameter at fault."""
+    if params.get("requestType") != "WADO":
+        raise BadRequest(code="wado_request_type", field="requestType")
+    for name in WADO_URI_UNSUPPORTED:
+        if name in params:
+            raise BadRequest(
+                N_("{name} is not supported."),
+                code="wado_unsupported",
+                field=name,
+                params={"name": name},
+            )
+    study, series, sop = (_uid(params, name) for name in ("studyUID", "seriesUID", "objectUID"))
+    content_type = _wado_content_type(params.get("contentType", ""))
+    image = content_type != DICOM
+    for name in ("frameNumber", "windowCenter", "windowWidth", "rows", "columns", "imageQuality"):
+        if name in params and not image:
+            raise BadRequest(code="wado_image_only", field=name)
+    syntax = params.get("transferSyntax")
+    if syntax is not None and (image or not is_valid_uid(syntax)):
+        raise BadRequest(code="wado_transfer_syntax", field="transferSyntax")
+    frame = None
+    if "frameNumber" in params:
+        numbers = pixels.parse_frame_list(params["frameNumber"], "frameNumber")
+        if len(numbers) != 1:
+            raise BadRequest(code="frame_list_invalid", field="frameNumber")
+        frame = numbers[0]
+    return WadoUri(
+        study, series, sop, content_type, frame, syntax, _wado_rendering(params, content_type)
+    )
+
+
+def _wado_rendering(params: Mapping[str, str], media: str) -> Rendering:
+    window = None
+    if "windowCenter" in params or "windowWidth" in params:
+        for name in ("windowCenter", "windowWidth"):
+            if name not in params:
+                raise BadRequest(
+                    N_("{name} is required."),
+                    code="wado_missing",
+                    field=name,
+                    params={"name": name},
+                )
+        center = pixels.parse_number(params["windowCenter"], "windowCenter")
+        width = pixels.parse_number(params["windowWidth"], "windowWidth")
+        window = pixels.window_of(center, width, "linear", "windowWidth")
+    viewport = None
+    if "rows" in params or "columns" in params:
+        limit = str(pixels.MAX_VIEWPORT)
+        rows = pixels.parse_dimension(params.get("rows", limit), "rows", 1, pixels.MAX_VIEWPORT)
+        columns = pixels.parse_dimension(
+            params.get("columns", limit), "columns", 1, pixels.MAX_VIEWPORT
+        )
+        viewport = pixels.Viewport(columns, rows)
+    quality = 90
+    if "imageQuality" in params:
+        quality = pixels.parse_dimension(params["imageQuality"], "imageQuality", 1, 100)
+    return Rendering(media, window, viewport, quality)
+
+
+def wado_uri_syntax(requested: str | None, stored: str) -> str | None:
+    """None = as stored; EXPLICIT_LE = transcode; else 406 (WADO-URI transferSyntax)."""
+    if requested is None or requested == stored:
+        return None
+    if requested == EXPLICIT_LE and pixels.can_transcode(stored):
+        return EXPLICIT_LE
+    raise not_acceptable([stored, *([EXPLICIT_LE] if pixels.can_transcode(stored) else [])])

@@ -1,4 +1,7 @@
-"""DICOMweb (PS3.18) under /dicomweb: STOW-RS, QIDO-RS and WADO-RS (instances, metadata).
+"""DICOMweb (PS3.18) under /dicomweb: STOW-RS, QIDO-RS, WADO-RS (instances, metadata,
+bulk data, frames, rendered, thumbnails) and WADO-URI. Negotiation, decoding and rendering
+rules live in imaging/retrieve.py and imaging/pixels.py; these routes open the study
+(access, audit) and shape the HTTP answer.
 
 Bearer token or session, like the JSON API; only studies the principal may read appear.
 STOW bodies get the upload body limit (UPLOAD_PATHS); every part is ingested in its own
@@ -12,8 +15,9 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from io import BytesIO
+from itertools import chain
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -29,12 +33,12 @@ from xietong.core.errors import (
     UnsupportedMediaType,
     XietongError,
 )
-from xietong.core.storage import BlobStore
+from xietong.imaging import pixels, retrieve
 from xietong.imaging import query as qido
-from xietong.imaging import retrieve
 from xietong.imaging import service as imaging
 from xietong.imaging.dicom import is_valid_uid
 from xietong.imaging.models import ImagingInstance
+from xietong.imaging.pixels import Frame
 from xietong.web.context import AppServices
 from xietong.web.deps import CurrentPrincipal, DbSession, current_principal, services
 
@@ -341,70 +345,74 @@ def search_instances(
 
 # WADO-RS -----------------------------------------------------------------------------------
 
-
-def _check_dicom_accept(request: Request, instances: list[ImagingInstance]) -> None:
-    """multipart/related; type="application/dicom" with transfer-syntax * or the stored
-    one (no transcoding yet); anything else 406."""
-    accept = request.headers.get("accept", "")
-    if not accept:
-        return
-    for offer in accept.split(","):
-        media, params = _parameters(offer)
-        if media in ("*/*", "multipart/*"):
-            return
-        if media != "multipart/related":
-            continue
-        if params.get("type", "application/dicom").lower() != "application/dicom":
-            continue
-        syntax = params.get("transfer-syntax", "*")
-        if syntax == "*" or all(i.transfer_syntax_uid == syntax for i in instances):
-            return
-    raise _NotAcceptable
+Part = tuple[str, bytes]  # (Content-Type of the part, its bytes)
 
 
-def _multipart(blobs: BlobStore, instances: list[ImagingInstance]) -> StreamingResponse:
+def _multipart(parts: Iterator[Part], media: str) -> StreamingResponse:
+    """A multipart/related answer, streamed; the first part is made before the answer
+    starts, so a decoding error is still a clean 4xx."""
     boundary = uuid.uuid4().hex
+    first = next(parts, None)
 
-    def parts() -> Iterator[bytes]:
-        for instance in instances:
+    def body() -> Iterator[bytes]:
+        for part_type, data in chain([first] if first is not None else [], parts):
             yield (
-                f"--{boundary}\r\nContent-Type: application/dicom; "
-                f"transfer-syntax={instance.transfer_syntax_uid}\r\n"
-                f"Content-Length: {instance.size}\r\n\r\n"
+                f"--{boundary}\r\nContent-Type: {part_type}\r\nContent-Length: {len(data)}\r\n\r\n"
             ).encode()
-            yield retrieve.read_bytes(blobs, instance)
+            yield data
             yield b"\r\n"
         yield f"--{boundary}--\r\n".encode()
 
     return StreamingResponse(
-        parts(),
-        media_type=f'multipart/related; type="application/dicom"; boundary={boundary}',
+        body(), media_type=f'multipart/related; type="{media}"; boundary={boundary}'
     )
 
 
-def _retrieve(
-    request: Request,
+def _instance_url(request: Request, study: str, series: str, sop: str) -> str:
+    return f"{_base_url(request)}/studies/{study}/series/{series}/instances/{sop}"
+
+
+def _instances(
     session: DbSession,
     principal: Principal,
     study_uid: str,
     series_uid: str | None = None,
     sop_uid: str | None = None,
-) -> StreamingResponse:
+) -> list[ImagingInstance]:
+    """The instances at a level of a study the principal may read (404 otherwise, audited)."""
     study = imaging.open_study(session, principal, study_uid, "imaging.retrieve").study
-    instances = qido.instances_of(session, study, series_uid)
-    if sop_uid is not None:
-        instances = [i for i in instances if i.sop_instance_uid == sop_uid]
+    if sop_uid is not None and series_uid is not None:
+        found = qido.find_instance(session, study, series_uid, sop_uid)
+        instances = [found] if found is not None else []
+    else:
+        instances = qido.instances_of(session, study, series_uid)
     if not instances:
         raise NotFound(code="imaging_instance_not_found")
-    _check_dicom_accept(request, instances)
-    return _multipart(services(request).blobs, instances)
+    return instances
+
+
+def _retrieve(request: Request, instances: list[ImagingInstance]) -> StreamingResponse:
+    syntax = retrieve.choose_syntax(
+        request.headers.get("accept", ""), {i.transfer_syntax_uid for i in instances}
+    )
+    blobs = services(request).blobs
+
+    def parts() -> Iterator[Part]:
+        for instance in instances:
+            data = retrieve.instance_bytes(blobs, instance, syntax)
+            yield (
+                f"{retrieve.DICOM}; transfer-syntax={syntax or instance.transfer_syntax_uid}",
+                data,
+            )
+
+    return _multipart(parts(), retrieve.DICOM)
 
 
 @router.get("/studies/{study_uid}", summary="WADO-RS: retrieve a study")
 def retrieve_study(
     study_uid: str, request: Request, session: DbSession, principal: CurrentPrincipal
 ) -> StreamingResponse:
-    return _retrieve(request, session, principal, study_uid)
+    return _retrieve(request, _instances(session, principal, study_uid))
 
 
 @router.get("/studies/{study_uid}/series/{series_uid}", summary="WADO-RS: retrieve a series")
@@ -415,13 +423,13 @@ def retrieve_series(
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> StreamingResponse:
-    return _retrieve(request, session, principal, study_uid, series_uid)
+    return _retrieve(request, _instances(session, principal, study_uid, series_uid))
 
 
-@router.get(
-    "/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}",
-    summary="WADO-RS: retrieve an instance",
-)
+INSTANCE = "/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}"
+
+
+@router.get(INSTANCE, summary="WADO-RS: retrieve an instance")
 def retrieve_instance(
     study_uid: str,
     series_uid: str,
@@ -430,13 +438,50 @@ def retrieve_instance(
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> StreamingResponse:
-    return _retrieve(request, session, principal, study_uid, series_uid, sop_uid)
+    return _retrieve(request, _instances(session, principal, study_uid, series_uid, sop_uid))
+
+
+# Metadata and bulk data
+
+
+def _metadata(
+    request: Request, instances: list[ImagingInstance], study_uid: str, session: DbSession
+) -> Response:
+    _check_accept(request, DICOM_JSON, "application/json")
+    blobs = services(request).blobs
+    series = {i.series_id: imaging.series_uid_of(session, i) for i in instances}
+    body = [
+        retrieve.metadata(
+            blobs, i, _instance_url(request, study_uid, series[i.series_id], i.sop_instance_uid)
+        )
+        for i in instances
+    ]
+    return Response(json.dumps(body, ensure_ascii=False), media_type=DICOM_JSON)
+
+
+@router.get("/studies/{study_uid}/metadata", summary="WADO-RS: the metadata of a study")
+def study_metadata(
+    study_uid: str, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> Response:
+    return _metadata(request, _instances(session, principal, study_uid), study_uid, session)
 
 
 @router.get(
-    "/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}/metadata",
-    summary="WADO-RS: the metadata of an instance (DICOM JSON)",
+    "/studies/{study_uid}/series/{series_uid}/metadata",
+    summary="WADO-RS: the metadata of a series",
 )
+def series_metadata(
+    study_uid: str,
+    series_uid: str,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
+    instances = _instances(session, principal, study_uid, series_uid)
+    return _metadata(request, instances, study_uid, session)
+
+
+@router.get(INSTANCE + "/metadata", summary="WADO-RS: the metadata of an instance")
 def instance_metadata(
     study_uid: str,
     series_uid: str,
@@ -445,11 +490,219 @@ def instance_metadata(
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> Response:
-    _check_accept(request, DICOM_JSON, "application/json")
-    study = imaging.open_study(session, principal, study_uid, "imaging.retrieve").study
-    instance = qido.find_instance(session, study, series_uid, sop_uid)
-    if instance is None:
-        raise NotFound(code="imaging_instance_not_found")
-    url = f"{_base_url(request)}/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}"
-    body = [retrieve.metadata(services(request).blobs, instance, url)]
-    return Response(json.dumps(body, ensure_ascii=False), media_type=DICOM_JSON)
+    instances = _instances(session, principal, study_uid, series_uid, sop_uid)
+    return _metadata(request, instances, study_uid, session)
+
+
+def _frame_parts(found: Iterable[Frame]) -> Iterator[Part]:
+    for frame in found:
+        yield f"{frame.media_type}; transfer-syntax={frame.transfer_syntax}", frame.data
+
+
+@router.get(INSTANCE + "/bulkdata/{path:path}", summary="WADO-RS: a bulk data value")
+def bulkdata(
+    study_uid: str,
+    series_uid: str,
+    sop_uid: str,
+    path: str,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> StreamingResponse:
+    retrieve.check_bulk_path(path.upper())
+    (instance,) = _instances(session, principal, study_uid, series_uid, sop_uid)
+    accept = request.headers.get("accept", "")
+    ds = retrieve.dataset(services(request).blobs, instance)
+    if path.upper() == retrieve.PIXEL_DATA:
+        choice = retrieve.choose_frames(accept, instance.transfer_syntax_uid)
+        found = retrieve.pixel_bulk(ds, choice)
+        if len(found) > 1:  # compressed frames: no byte ranges across parts
+            return _multipart(_frame_parts(found), found[0].media_type)
+        part_type, value = next(_frame_parts(found))
+    else:
+        retrieve.choose_frames(accept, pixels.EXPLICIT_LE)  # only octet-stream is offered
+        part_type, value = pixels.OCTET_STREAM, retrieve.bulk_value(ds, path.upper())
+    span = retrieve.byte_range(request.headers.get("range", ""), len(value))
+    if span is None:
+        return _multipart(iter([(part_type, value)]), part_type.split(";")[0])
+    first, last = span
+    answer = _multipart(iter([(part_type, value[first : last + 1])]), part_type.split(";")[0])
+    answer.status_code = 206
+    answer.headers["Content-Range"] = f"bytes {first}-{last}/{len(value)}"
+    return answer
+
+
+# Frames, rendered, thumbnails
+
+
+@router.get(INSTANCE + "/frames/{frame_list}", summary="WADO-RS: frames of an instance")
+def retrieve_frames(
+    study_uid: str,
+    series_uid: str,
+    sop_uid: str,
+    frame_list: str,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> StreamingResponse:
+    numbers = pixels.parse_frame_list(frame_list)
+    (instance,) = _instances(session, principal, study_uid, series_uid, sop_uid)
+    pixels.check_frames(numbers, instance.frames or (1 if instance.rows else 0))
+    choice = retrieve.choose_frames(request.headers.get("accept", ""), instance.transfer_syntax_uid)
+    ds = retrieve.dataset(services(request).blobs, instance)
+    pixels.check_frames(numbers, pixels.frame_count(ds))
+    return _multipart(_frame_parts(retrieve.frames(ds, numbers, choice)), choice.media)
+
+
+def _image(data: bytes, media: str) -> Response:
+    return Response(data, media_type=media)
+
+
+def _rendered(request: Request, instances: list[ImagingInstance]) -> Response:
+    """Every frame of the instances, rendered: one image, or multipart for several."""
+    media = retrieve.rendered_media(request.headers.get("accept", ""))
+    options = retrieve.rendering(request.query_params, media)
+    retrieve.renderable_frames(instances)
+    retrieve.check_renderable(instances)
+    images = retrieve.render_instances(services(request).blobs, instances, options)
+    return _multipart(((media, image) for image in images), media)
+
+
+@router.get("/studies/{study_uid}/rendered", summary="WADO-RS: a study, rendered")
+def study_rendered(
+    study_uid: str, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> Response:
+    return _rendered(request, _instances(session, principal, study_uid))
+
+
+@router.get(
+    "/studies/{study_uid}/series/{series_uid}/rendered", summary="WADO-RS: a series, rendered"
+)
+def series_rendered(
+    study_uid: str,
+    series_uid: str,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
+    return _rendered(request, _instances(session, principal, study_uid, series_uid))
+
+
+def _rendered_frames(
+    request: Request, instance: ImagingInstance, numbers: list[int] | None
+) -> Response:
+    media = retrieve.rendered_media(request.headers.get("accept", ""))
+    options = retrieve.rendering(request.query_params, media)
+    ds = retrieve.dataset(services(request).blobs, instance)
+    count = pixels.frame_count(ds)
+    numbers = numbers or list(range(1, count + 1))
+    pixels.check_frames(numbers, count)
+    images = retrieve.render_frames(ds, numbers, options)
+    if len(numbers) == 1:
+        return _image(next(images), media)
+    return _multipart(((media, image) for image in images), media)
+
+
+@router.get(INSTANCE + "/rendered", summary="WADO-RS: an instance, rendered")
+def instance_rendered(
+    study_uid: str,
+    series_uid: str,
+    sop_uid: str,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
+    (instance,) = _instances(session, principal, study_uid, series_uid, sop_uid)
+    return _rendered_frames(request, instance, None)
+
+
+@router.get(INSTANCE + "/frames/{frame_list}/rendered", summary="WADO-RS: frames, rendered")
+def frames_rendered(
+    study_uid: str,
+    series_uid: str,
+    sop_uid: str,
+    frame_list: str,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
+    numbers = pixels.parse_frame_list(frame_list)
+    (instance,) = _instances(session, principal, study_uid, series_uid, sop_uid)
+    return _rendered_frames(request, instance, numbers)
+
+
+def _thumbnail(
+    request: Request, instances: list[ImagingInstance], frame: int | None = None
+) -> Response:
+    media = retrieve.rendered_media(request.headers.get("accept", ""))
+    options = retrieve.rendering(request.query_params, media, thumbnail=True)
+    instance = retrieve.representative(instances)
+    return _image(retrieve.thumbnail(services(request).blobs, instance, frame, options), media)
+
+
+@router.get("/studies/{study_uid}/thumbnail", summary="WADO-RS: a study's thumbnail")
+def study_thumbnail(
+    study_uid: str, request: Request, session: DbSession, principal: CurrentPrincipal
+) -> Response:
+    return _thumbnail(request, _instances(session, principal, study_uid))
+
+
+@router.get(
+    "/studies/{study_uid}/series/{series_uid}/thumbnail", summary="WADO-RS: a series' thumbnail"
+)
+def series_thumbnail(
+    study_uid: str,
+    series_uid: str,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
+    return _thumbnail(request, _instances(session, principal, study_uid, series_uid))
+
+
+@router.get(INSTANCE + "/thumbnail", summary="WADO-RS: an instance's thumbnail")
+def instance_thumbnail(
+    study_uid: str,
+    series_uid: str,
+    sop_uid: str,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
+    return _thumbnail(request, _instances(session, principal, study_uid, series_uid, sop_uid))
+
+
+@router.get(INSTANCE + "/frames/{frame}/thumbnail", summary="WADO-RS: a frame's thumbnail")
+def frame_thumbnail(
+    study_uid: str,
+    series_uid: str,
+    sop_uid: str,
+    frame: str,
+    request: Request,
+    session: DbSession,
+    principal: CurrentPrincipal,
+) -> Response:
+    numbers = pixels.parse_frame_list(frame, "frame")
+    if len(numbers) != 1:
+        raise BadRequest(code="frame_list_invalid", field="frame")
+    instances = _instances(session, principal, study_uid, series_uid, sop_uid)
+    return _thumbnail(request, instances, numbers[0])
+
+
+# WADO-URI (PS3.18 §9) ------------------------------------------------------------------------
+
+
+@router.get("/wado", summary="WADO-URI: an instance, or one frame rendered")
+def wado_uri(request: Request, session: DbSession, principal: CurrentPrincipal) -> Response:
+    query = retrieve.parse_wado_uri(request.query_params)
+    (instance,) = _instances(
+        session, principal, query.study_uid, query.series_uid, query.object_uid
+    )
+    blobs = services(request).blobs
+    if query.content_type == retrieve.DICOM:
+        syntax = retrieve.wado_uri_syntax(query.syntax, instance.transfer_syntax_uid)
+        return Response(retrieve.instance_bytes(blobs, instance, syntax), media_type=retrieve.DICOM)
+    ds = retrieve.dataset(blobs, instance)
+    count = pixels.frame_count(ds)
+    pixels.check_frames([query.frame or 1], count, "frameNumber")
+    return _image(pixels.render(ds, (query.frame or 1) - 1, query.rendering), query.content_type)
