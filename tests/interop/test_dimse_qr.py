@@ -465,3 +465,36 @@ def test_the_association_limit_is_enforced(tmp_path: Path, worker_id: str) -> No
                 assoc.release()
         time.sleep(0.5)
         assert dcmtk("echoscu", running.port).returncode == 0
+
+
+def test_retrievals_without_their_unique_key_or_right_fail(archive: Archive) -> None:
+    log = _move(archive, "DEMO_CT", "QueryRetrieveLevel=STUDY", "PatientName=张*")
+    assert "Final Move Response (Failed: UnableToProcess)" in log  # 0xC514: no unique key
+    archive.scp.add_peer(archive.scp.county_id, "VIEWER", may_retrieve=False, may_query=False)
+    out = archive.tmp / "not-allowed"
+    out.mkdir()
+    done = dcmtk(
+        "getscu",
+        archive.scp.port,
+        "-S",
+        "-od",
+        str(out),
+        "-k",
+        "QueryRetrieveLevel=STUDY",
+        "-k",
+        f"StudyInstanceUID={archive.zhang.uid}",
+        aet="VIEWER",
+    )
+    assert "Received C-GET Response (Failed: UnableToProcess)" in done.stderr  # 0xC413
+    assert list(out.iterdir()) == []
+    refused = dcmtk(
+        "findscu",
+        archive.scp.port,
+        "-S",
+        "-k",
+        "QueryRetrieveLevel=STUDY",
+        "-k",
+        "StudyInstanceUID",
+        aet="VIEWER",
+    )
+    assert "Final Find Response (Unknown Status: 0x124)" in refused.stderr  # not authorised

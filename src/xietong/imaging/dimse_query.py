@@ -235,6 +235,9 @@ def retrieve(
     if not match.get(UNIQUE_KEY[level]):
         raise _bad(UNIQUE_KEY[level])
     keys = {k: v for k, v in match.items() if k in {*UNIQUE_KEY.values()}}
+    for keyword, value in keys.items():
+        if "*" in value or "?" in value:  # unique keys name instances, never a pattern
+            raise _bad(keyword)
     rows = list(session.execute(_level_query(principal, "IMAGE", keys)))
     instances = [r[0] for r in rows]
     audit.record(

@@ -189,7 +189,7 @@ class QueryRetrieve:
             )
 
     def on_move(self, event: Event) -> Iterator[Any]:
-        request = self._request(event, "may_retrieve")  # raises: pynetdicom answers 0xC511
+        request = self._request(event, "may_retrieve")  # raises: pynetdicom answers 0xC514
         target = self.registry.titled(str(event.move_destination))
         # Only to a node of the caller's own institution: never out of the institution.
         if target is None or target.institution_id != request.peer.institution_id:
@@ -202,7 +202,7 @@ class QueryRetrieve:
         yield from self._send(event, instances)
 
     def on_get(self, event: Event) -> Iterator[Any]:
-        request = self._request(event, "may_retrieve")  # raises: pynetdicom answers 0xC411
+        request = self._request(event, "may_retrieve")  # raises: pynetdicom answers 0xC413
         instances = self._instances(event, request, "imaging.dimse.get")
         yield len(instances)
         yield from self._send(event, instances)
