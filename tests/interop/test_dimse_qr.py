@@ -498,3 +498,31 @@ def test_retrievals_without_their_unique_key_or_right_fail(archive: Archive) -> 
         aet="VIEWER",
     )
     assert "Final Find Response (Unknown Status: 0x124)" in refused.stderr  # not authorised
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value"),
+    [
+        ("StudyDate", "2024-13-45"),
+        ("StudyDate", "20240230"),
+        ("StudyInstanceUID", "1.2.3/../4"),
+        ("PatientName", "张" * 2000),
+        ("QueryRetrieveLevel", "FRAME"),
+        ("StudyTime", "10:30-abc"),
+    ],
+)
+def test_hostile_query_values_are_refused(archive: Archive, keyword: str, value: str) -> None:
+    ae = AE(ae_title="DEMO_CT")
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+    query = Dataset()
+    query.SpecificCharacterSet = "ISO_IR 192"
+    query.QueryRetrieveLevel = "STUDY"
+    query.StudyInstanceUID = ""
+    setattr(query, keyword, value)
+    assoc = ae.associate("127.0.0.1", archive.scp.port, ae_title="XIETONG")
+    assert assoc.is_established
+    try:
+        answers = list(assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind))
+    finally:
+        assoc.release()
+    assert [int(status.Status) for status, _ in answers] == [0xC000]
