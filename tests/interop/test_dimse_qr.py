@@ -526,3 +526,31 @@ def test_hostile_query_values_are_refused(archive: Archive, keyword: str, value:
     finally:
         assoc.release()
     assert [int(status.Status) for status, _ in answers] == [0xC000]
+
+
+class _CancelledAfter:
+    """A C-FIND event whose C-CANCEL arrives after ``n`` pending answers."""
+
+    def __init__(self, identifier: Dataset, n: int) -> None:
+        self.identifier = identifier
+        self.n = n
+        self.asked = 0
+        self.assoc = type(
+            "Assoc",
+            (),
+            {"requestor": type("R", (), {"ae_title": "DEMO_CT", "address": "127.0.0.1"})()},
+        )()
+
+    @property
+    def is_cancelled(self) -> bool:
+        self.asked += 1
+        return self.asked > self.n
+
+
+def test_a_cancel_ends_the_answers_with_fe00(archive: Archive) -> None:
+    query = Dataset()
+    query.QueryRetrieveLevel = "IMAGE"
+    query.SOPInstanceUID = ""
+    event = _CancelledAfter(query, 1)
+    answers = list(archive.scp.server.query_retrieve.on_find(event))  # type: ignore[arg-type]
+    assert [status for status, _ in answers] == [0xFF00, 0xFE00]
