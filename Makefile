@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## make run: install, migrate, load the demo network if the database is empty, serve :8000
+## and the DICOM SCP XIETONG on :11112 in the same process (Ctrl-C stops both)
 run: $(STAMP)
 	$(BIN)/xietong migrate
 	$(BIN)/xietong demo-data --if-empty

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from alembic import command
@@ -17,6 +17,9 @@ from xietong.config import Settings, load_settings
 from xietong.core.db import make_engine, make_session_factory, session_scope
 from xietong.identity import service as identity
 from xietong.identity.roles import Role
+
+if TYPE_CHECKING:
+    from xietong.interop.dimse.scp import StoreScp
 
 app = typer.Typer(help="Xietong regional collaborative care platform.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
@@ -55,21 +58,65 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
     workers: Annotated[int, typer.Option(min=1, max=64)] = 1,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development).")] = False,
+    dicom: Annotated[
+        bool | None,
+        typer.Option(help="Also run the DICOM SCP (default: XIETONG_DIMSE_ENABLED)."),
+    ] = None,
 ) -> None:
-    """Serve the web application and API."""
+    """Serve the web application and API, and the DICOM SCP alongside (one process)."""
     import uvicorn
 
     settings = load_settings()
-    uvicorn.run(
-        "xietong.main:create_app",
-        factory=True,
-        host=host or settings.http.host,
-        port=port or settings.http.port,
-        workers=workers,
-        reload=reload,
-        proxy_headers=False,
-        limit_concurrency=1000,
+    scp = _start_scp(settings) if (settings.dimse.enabled if dicom is None else dicom) else None
+    try:
+        uvicorn.run(
+            "xietong.main:create_app",
+            factory=True,
+            host=host or settings.http.host,
+            port=port or settings.http.port,
+            workers=workers,
+            reload=reload,
+            proxy_headers=False,
+            limit_concurrency=1000,
+        )
+    finally:
+        # uvicorn returns on Ctrl-C / SIGTERM: the SCP's thread stops with it.
+        if scp is not None:
+            scp.stop()
+
+
+def _make_scp(settings: Settings) -> StoreScp:
+    from xietong.core.pii import PiiProtector
+    from xietong.core.storage import LocalBlobStore
+    from xietong.interop.dimse.scp import StoreScp
+
+    engine = make_engine(settings.database_url)
+    return StoreScp(
+        settings,
+        make_session_factory(engine),
+        LocalBlobStore(settings.blob_root),
+        PiiProtector(settings.security.pii_key, settings.security.pii_cipher),
     )
+
+
+def _announce_scp(settings: Settings, scp: StoreScp, host: str, port: int) -> None:
+    peers = ", ".join(f"{p.ae_title}@{p.host}" for p in scp.peers.peers().values()) or "none"
+    console.print(
+        f"[green]DICOM SCP[/green] {settings.dimse.ae_title} on {host}:{port}; peers: {peers}"
+    )
+
+
+def _start_scp(settings: Settings) -> StoreScp | None:
+    """The SCP in a thread of this process; a port already taken is reported, not fatal
+    (the web application still serves; `xietong dicom-scp` may be running already)."""
+    scp = _make_scp(settings)
+    try:
+        scp.start(settings.dimse.host, settings.dimse.port, block=False)
+    except OSError as exc:
+        console.print(f"[red]DICOM SCP not started[/red] on port {settings.dimse.port}: {exc}")
+        return None
+    _announce_scp(settings, scp, settings.dimse.host, settings.dimse.port)
+    return scp
 
 
 @app.command("dicom-scp")
@@ -78,28 +125,14 @@ def dicom_scp(
     port: Annotated[int | None, typer.Option(help="Port to bind (default 11112).")] = None,
     ae_title: Annotated[str | None, typer.Option(help="Our AE title (default XIETONG).")] = None,
 ) -> None:
-    """Run the DICOM C-ECHO / C-STORE SCP in the foreground (known peers only)."""
-    from xietong.core.pii import PiiProtector
-    from xietong.core.storage import LocalBlobStore
-    from xietong.interop.dimse.scp import StoreScp
-
+    """Run the DICOM SCP (C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET) in the foreground."""
     settings = load_settings()
     if ae_title:
         settings.dimse.ae_title = ae_title
-    engine = make_engine(settings.database_url)
-    scp = StoreScp(
-        settings,
-        make_session_factory(engine),
-        LocalBlobStore(settings.blob_root),
-        PiiProtector(settings.security.pii_key, settings.security.pii_cipher),
-    )
+    scp = _make_scp(settings)
     bind_host = host or settings.dimse.host
     bind_port = port or settings.dimse.port
-    peers = ", ".join(f"{p.ae_title}@{p.host}" for p in settings.dimse_peers) or "none"
-    console.print(
-        f"[green]DICOM SCP[/green] {settings.dimse.ae_title} on {bind_host}:{bind_port}; "
-        f"peers: {peers}"
-    )
+    _announce_scp(settings, scp, bind_host, bind_port)
     scp.start(bind_host, bind_port, block=True)
 
 

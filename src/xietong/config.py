@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-insecure-change-me"})
@@ -253,23 +253,9 @@ class ImagingSettings(BaseSettings):
     )
 
 
-class DimsePeer(BaseModel):
-    """A known DICOM node: its AE title, the address it calls from, its institution."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    # Printable ASCII without backslash, not only spaces (PS3.5 AE VR).
-    ae_title: str = Field(min_length=1, max_length=16, pattern=r"^ *[!-\[\]-~][ -\[\]-~]*$")
-    host: str = Field(min_length=1, max_length=255)
-    institution_code: str = Field(min_length=1, max_length=32)
-
-
-# The demo network's CT scanner at 新安县人民医院 (src/xietong/demo/accounts.py), calling
-# from this machine: the peer of development and test when XIETONG_DIMSE_PEERS is empty.
-DEMO_DIMSE_PEER = DimsePeer(ae_title="DEMO_CT", host="127.0.0.1", institution_code="HN-X410323")
-
-
 class DimseSettings(BaseSettings):
-    """XIETONG_DIMSE_*: the DICOM network service, `xietong dicom-scp` (C-ECHO, C-STORE)."""
+    """XIETONG_DIMSE_*: the DICOM network service (C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET),
+    run by `xietong serve` or `xietong dicom-scp`. Its peers are the directory's DICOM nodes."""
 
     model_config = _section("XIETONG_DIMSE_")
     host: str = Field(default="127.0.0.1", description="Address `xietong dicom-scp` binds.")
@@ -277,17 +263,22 @@ class DimseSettings(BaseSettings):
     ae_title: str = Field(
         default="XIETONG", min_length=1, max_length=16, description="Our AE title (called AE)."
     )
-    peers: list[DimsePeer] = Field(
-        default_factory=list,
-        description="Known calling AEs, JSON: "
-        '[{"ae_title": "CT1", "host": "10.0.0.5", "institution_code": "HN-X410323"}]; '
-        "stored instances belong to the peer's institution. Empty: none in production; "
-        "in development and test the demo peer DEMO_CT from 127.0.0.1 (新安县人民医院).",
+    enabled: bool = Field(
+        default=True,
+        description="`xietong serve` also runs the DICOM SCP in the same process (tests and "
+        "a separate `xietong dicom-scp` turn it off).",
     )
     allow_unknown: bool = Field(
         default=False,
-        description="Associate with unknown calling AEs (C-ECHO only; their C-STOREs are "
-        "refused). Off: they get A-ASSOCIATE-RJ, calling AE title not recognised.",
+        description="Associate with unknown calling AEs (C-ECHO only; their C-STORE, C-FIND, "
+        "C-MOVE and C-GET are refused). Off: they get A-ASSOCIATE-RJ, calling AE title not "
+        "recognised.",
+    )
+    max_find_results: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Most C-FIND matches answered; beyond them the query ends with 0xA700.",
     )
     max_pdu_bytes: int = Field(
         default=65_536,
@@ -355,13 +346,6 @@ class Settings(BaseSettings):
         if self.database.url:
             return self.database.url
         return f"sqlite:///{(self.data_dir / 'xietong.sqlite3').as_posix()}"
-
-    @property
-    def dimse_peers(self) -> list[DimsePeer]:
-        """The configured peers; in development and test, the demo peer when none are."""
-        if self.dimse.peers or self.env == "production":
-            return list(self.dimse.peers)
-        return [DEMO_DIMSE_PEER]
 
     @property
     def blob_root(self) -> Path:

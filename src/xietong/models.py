@@ -21,6 +21,7 @@ from xietong.directory.models import (
     Region,
     ServiceLink,
 )
+from xietong.directory.peer_models import DicomPeer
 from xietong.identity.models import AuthSession, User, UserRole
 from xietong.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy
 from xietong.messaging.models import Conversation, ConversationRead, Message
@@ -65,6 +66,7 @@ __all__ = [
     "ConversationRead",
     "Department",
     "Diagnosis",
+    "DicomPeer",
     "DocumentPage",
     "Encounter",
     "ExpertAvailability",

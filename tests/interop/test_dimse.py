@@ -1,42 +1,22 @@
 """The DICOM SCP on a free port, driven by Debian's dcmtk (echoscu, storescu) and by
 pynetdicom as a client: known peer stores, unknown AE refused, resends accepted once,
-invalid datasets refused with nothing stored.
-
-The SCP commits in its own threads, so it runs on a database of its own (a SQLite file,
-or a PostgreSQL schema of its own), never on the rolled-back test transaction.
+invalid datasets refused with nothing stored. Fixtures: conftest.py, dimse_support.py.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
+import time
 from pathlib import Path
 
-import pytest
-from alembic import command
 from pydicom import dcmread
-from pydicom.data import get_testdata_file
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
-from sqlalchemy import Engine, func, select, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
 
-from tests import factories
-from xietong.cli import alembic_config
-from xietong.config import DatabaseSettings, DimseSettings, SecuritySettings, Settings
-from xietong.core.db import make_engine
-from xietong.core.pii import PiiProtector
-from xietong.core.storage import LocalBlobStore
-from xietong.directory.regions import load_regions
+from tests.interop.dimse_support import Running, dcmtk, needs_dcmtk, sample_file
 from xietong.imaging.models import ImagingInstance, ImagingStudy
-from xietong.interop.dimse.scp import StoreScp
 
-ECHOSCU = shutil.which("echoscu")
-STORESCU = shutil.which("storescu")
 # File and the storescu option proposing its transfer syntax (as is: no conversion).
 FILES = {
     "CT_small.dcm": "-xe",
@@ -44,132 +24,18 @@ FILES = {
     "JPEG2000.dcm": "-xw",  # JPEG 2000 (lossless or lossy)
     "SC_rgb_rle.dcm": "-xr",  # MR_small_RLE.dcm is MR_small.dcm's instance: a conflict
 }
-needs_dcmtk = pytest.mark.skipif(
-    ECHOSCU is None or STORESCU is None, reason="dcmtk (echoscu, storescu) is not installed"
-)
+_path = sample_file
 
 
-def _path(name: str) -> str:
-    path = get_testdata_file(name)
-    assert path is not None, name
-    return str(path)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
-class Running:
-    port: int
-    factory: sessionmaker[Session]
-    county_id: int
-
-    def count(self, model: type) -> int:
-        with self.factory() as session:
-            return int(session.execute(select(func.count()).select_from(model)).scalar_one())
-
-    def sender_of(self, sop_uid: str) -> int | None:
-        with self.factory() as session:
-            return session.execute(
-                select(ImagingInstance.sender_institution_id).where(
-                    ImagingInstance.sop_instance_uid == sop_uid
-                )
-            ).scalar_one_or_none()
-
-
-def _own_db_url(tmp_path: Path, worker_id: str) -> str:
-    url = os.environ.get("XIETONG_DATABASE_URL", "")
-    if url.startswith(("postgresql", "postgres")):
-        schema = f"xt_dimse_{worker_id}".replace("-", "_")
-        admin = make_engine(url)
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        admin.dispose()
-        joiner = "&" if "?" in url else "?"
-        return f"{url}{joiner}options=-csearch_path%3D{schema}"
-    return f"sqlite:///{tmp_path / 'dimse.sqlite3'}"
-
-
-def _migrated(url: str) -> Engine:
-    engine = make_engine(url)
-    config = alembic_config(url)
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-    with Session(engine) as session:
-        load_regions(session)
-        session.commit()
-    return engine
-
-
-def _start(tmp_path: Path, worker_id: str, **dimse: object) -> Iterator[Running]:
-    url = _own_db_url(tmp_path, worker_id)
-    engine = _migrated(url)
-    factory = sessionmaker(bind=engine, expire_on_commit=False)
-    with factory() as session:
-        county = factories.institution(session, name="新安县人民医院", region_code="410323")
-        county.code = "HN-X410323"  # the demo peer DEMO_CT's institution
-        factories.institution(session)  # another institution: never the sender
-        session.commit()
-        county_id = county.id
-    settings = Settings(
-        env="test",
-        data_dir=tmp_path,
-        database=DatabaseSettings(url=url),
-        security=SecuritySettings(secret_key="test-secret-key-0123456789abcdef"),
-        dimse=DimseSettings(**dimse),  # type: ignore[arg-type]
-    )
-    server = StoreScp(
-        settings,
-        factory,
-        LocalBlobStore(settings.blob_root),
-        PiiProtector(settings.security.pii_key, settings.security.pii_cipher),
-    )
-    port = _free_port()
-    server.start("127.0.0.1", port, block=False)
-    try:
-        yield Running(port, factory, county_id)
-    finally:
-        server.stop()
-        engine.dispose()
-
-
-@pytest.fixture
-def scp(tmp_path: Path, worker_id: str) -> Iterator[Running]:
-    yield from _start(tmp_path, worker_id)
-
-
-@pytest.fixture
-def open_scp(tmp_path: Path, worker_id: str) -> Iterator[Running]:
-    """Unknown callers allowed (XIETONG_DIMSE_ALLOW_UNKNOWN)."""
-    yield from _start(tmp_path, worker_id, allow_unknown=True)
-
-
-def _dcmtk(tool: str | None, port: int, *args: str, aet: str = "DEMO_CT") -> int:
-    assert tool is not None
-    done = subprocess.run(  # noqa: S603 - dcmtk with fixed arguments
-        [tool, "-v", "-aet", aet, "-aec", "XIETONG", "-to", "10", "127.0.0.1", str(port), *args],
-        env={**os.environ, "TCP_NODELAY": "1"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if done.returncode:
-        print(done.stdout, done.stderr)  # shown when a test fails
-    return done.returncode
+def _dcmtk(tool: str, port: int, *args: str, aet: str = "DEMO_CT") -> int:
+    return dcmtk(tool, port, *args, aet=aet).returncode
 
 
 @needs_dcmtk
 def test_the_demo_peer_echoes_and_stores(scp: Running) -> None:
-    assert _dcmtk(ECHOSCU, scp.port) == 0
+    assert _dcmtk("echoscu", scp.port) == 0
     for name, propose in FILES.items():
-        assert _dcmtk(STORESCU, scp.port, propose, _path(name)) == 0, name
+        assert _dcmtk("storescu", scp.port, propose, _path(name)) == 0, name
     assert scp.count(ImagingInstance) == len(FILES)
     for name in FILES:
         uid = str(dcmread(_path(name), stop_before_pixels=True).SOPInstanceUID)
@@ -178,8 +44,8 @@ def test_the_demo_peer_echoes_and_stores(scp: Running) -> None:
 
 @needs_dcmtk
 def test_a_resend_is_stored_once(scp: Running) -> None:
-    assert _dcmtk(STORESCU, scp.port, _path("CT_small.dcm")) == 0
-    assert _dcmtk(STORESCU, scp.port, _path("CT_small.dcm")) == 0
+    assert _dcmtk("storescu", scp.port, _path("CT_small.dcm")) == 0
+    assert _dcmtk("storescu", scp.port, _path("CT_small.dcm")) == 0
     assert scp.count(ImagingInstance) == 1
     with scp.factory() as session:
         study = session.execute(select(ImagingStudy)).scalar_one()
@@ -188,8 +54,8 @@ def test_a_resend_is_stored_once(scp: Running) -> None:
 
 @needs_dcmtk
 def test_an_unknown_calling_ae_is_rejected(scp: Running) -> None:
-    assert _dcmtk(ECHOSCU, scp.port, aet="STRANGER") != 0
-    assert _dcmtk(STORESCU, scp.port, _path("CT_small.dcm"), aet="STRANGER") != 0
+    assert _dcmtk("echoscu", scp.port, aet="STRANGER") != 0
+    assert _dcmtk("storescu", scp.port, _path("CT_small.dcm"), aet="STRANGER") != 0
     assert scp.count(ImagingInstance) == 0
 
 
@@ -198,7 +64,7 @@ def test_storescu_sends_nothing_of_a_non_dicom_file(scp: Running, tmp_path: Path
     """dcmtk refuses the file itself; what reaches the SCP is tested with pynetdicom below."""
     hostile = tmp_path / "hostile.dcm"
     hostile.write_bytes(b"MZ" + b"\x00" * 500)
-    assert _dcmtk(STORESCU, scp.port, str(hostile)) != 0
+    assert _dcmtk("storescu", scp.port, str(hostile)) != 0
     assert scp.count(ImagingInstance) == 0
 
 
@@ -234,9 +100,9 @@ def test_a_uid_against_the_grammar_reaches_the_scp_and_is_refused(scp: Running) 
 
 @needs_dcmtk
 def test_other_content_under_a_stored_uid_is_refused(scp: Running) -> None:
-    assert _dcmtk(STORESCU, scp.port, "-xe", _path("MR_small.dcm")) == 0
+    assert _dcmtk("storescu", scp.port, "-xe", _path("MR_small.dcm")) == 0
     # The same SOP Instance UID, RLE-encoded: other bytes, a conflict (0xA900).
-    assert _dcmtk(STORESCU, scp.port, "-xr", _path("MR_small_RLE.dcm")) != 0
+    assert _dcmtk("storescu", scp.port, "-xr", _path("MR_small_RLE.dcm")) != 0
     assert scp.count(ImagingInstance) == 1
 
 
@@ -250,6 +116,9 @@ def test_a_known_title_from_another_address_is_aborted(scp: Running) -> None:
         assert not status or int(status.Status) != 0x0000
     except RuntimeError:  # pynetdicom: "must be established before sending"
         pass
+    deadline = time.monotonic() + 5  # the abort is asynchronous: it may follow the answer
+    while assoc.is_established and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not assoc.is_established
     assert scp.count(ImagingInstance) == 0
 

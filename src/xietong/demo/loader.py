@@ -28,6 +28,7 @@ from xietong.demo.accounts import DEMO_PASSWORD, AccountRow, create_accounts
 from xietong.demo.bulk import NoProgress, insert_departments, insert_institutions, insert_links
 from xietong.demo.bulk import Progress as ProgressSink
 from xietong.demo.charts import add_demo_charts
+from xietong.demo.dicom_peers import add_demo_peers
 from xietong.demo.plan import RegionIndex, plan_network
 from xietong.demo.referrals import add_demo_referrals
 from xietong.demo.slots import add_demo_slots
@@ -83,6 +84,7 @@ def build_demo(
         expert_profiles=staff.experts,
         expert_windows=staff.windows,
     )
+    report.counts.update(add_demo_peers(session))
     actor = system_principal("demo")
     security = policy or SecuritySettings()
     report.accounts = create_accounts(session, security, actor, rng)

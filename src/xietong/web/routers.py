@@ -12,6 +12,7 @@ from xietong.web.pages import chart as chart_pages
 from xietong.web.pages import consultation_forms, directory_forms, patient_forms
 from xietong.web.pages import consultation_messages as consultation_message_pages
 from xietong.web.pages import consultations as consultation_pages
+from xietong.web.pages import dicom_peers as dicom_peer_pages
 from xietong.web.pages import directory as directory_pages
 from xietong.web.pages import documents as document_pages
 from xietong.web.pages import home as home_pages
@@ -26,6 +27,7 @@ from xietong.web.routes import audit as audit_routes
 from xietong.web.routes import auth as auth_routes
 from xietong.web.routes import consultation_messages as consultation_message_routes
 from xietong.web.routes import consultations as consultation_routes
+from xietong.web.routes import dicom_peers as dicom_peer_routes
 from xietong.web.routes import dicomweb as dicomweb_routes
 from xietong.web.routes import directory as directory_routes
 from xietong.web.routes import documents as document_routes
@@ -52,6 +54,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(users_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(directory_routes.router)
+    app.include_router(dicom_peer_routes.router)
     app.include_router(patients_routes.router)
     app.include_router(records_routes.router)
     app.include_router(document_routes.router)
@@ -68,6 +71,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(admin_audit_pages.router)
     # The forms first: /institutions/new must not be taken for an institution id.
     app.include_router(directory_forms.router)
+    app.include_router(dicom_peer_pages.router)
     app.include_router(directory_pages.router)
     # The record forms and entry pages before any other /records/{kind}/{id}-like page
     # (/records/icd10-options is a fragment, not an entry). /patients/{id}/records/new

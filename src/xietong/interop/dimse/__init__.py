@@ -1,1 +1,1 @@
-"""The DICOM network service (DIMSE): C-ECHO and C-STORE SCP; see README.md."""
+"""The DICOM network service (DIMSE): C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET SCP; see README.md."""

@@ -1,10 +1,11 @@
-"""The C-ECHO and C-STORE SCP, on pynetdicom with our own limits.
+"""The DICOM SCP (C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET), on pynetdicom with our own limits.
 
 Each received instance is written back with its file meta and handed to the imaging ingest
 service (:func:`xietong.imaging.service.ingest`) in its own transaction; success (0x0000)
-is answered only after the commit. Calling AEs are the configured peers: an unknown AE
-title gets A-ASSOCIATE-RJ (calling AE title not recognised), a known title from another
-address is aborted once associated; stored instances belong to the peer's institution.
+is answered only after the commit. Calling AEs are the directory's active DICOM peers
+(:mod:`xietong.interop.dimse.peers`): an unknown AE title gets A-ASSOCIATE-RJ (calling
+AE title not recognised), a known title from another address is aborted once associated;
+stored instances belong to the peer's institution. Query/retrieve: :mod:`.qr`.
 
 pynetdicom reads a PDU of any announced length (up to 4 GiB, its issue #1086): our socket
 closes the connection on a PDU longer than ``XIETONG_DIMSE_MAX_PDU_BYTES`` instead.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from dataclasses import dataclass
 from typing import Any, cast
 
 from pydicom import Dataset
@@ -35,7 +35,15 @@ from pynetdicom import AE, evt
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 from pynetdicom.presentation import AllStoragePresentationContexts
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    PatientRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelGet,
+    PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+    Verification,
+)
 from pynetdicom.transport import (
     AssociationSocket,
     RequestHandler,
@@ -45,13 +53,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from xietong.config import DimsePeer, DimseSettings, Settings
+from xietong.config import DimseSettings, Settings
 from xietong.core.db import session_scope
 from xietong.core.errors import Conflict, Invalid, PayloadTooLarge, XietongError
 from xietong.core.pii import PiiProtector
 from xietong.core.storage import BlobStore
 from xietong.directory.models import Institution
 from xietong.imaging import service as imaging
+from xietong.interop.dimse.peers import KnownPeer, PeerRegistry
+from xietong.interop.dimse.qr import QueryRetrieve
 
 LOG = logging.getLogger(__name__)
 
@@ -83,23 +93,33 @@ CANNOT_UNDERSTAND = 0xC000
 _PDU_HEADER = 6
 
 
-@dataclass(frozen=True)
-class Peers:
-    """The known calling AEs, by title."""
+QUERY_RETRIEVE = (
+    PatientRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelMove,
+    PatientRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelGet,
+)
+# A title no peer can have (over 16 characters): with no peer registered, nobody calls.
+_NOBODY = "XIETONG-NO-PEERS"
 
-    by_title: dict[str, DimsePeer]
-    allow_unknown: bool
 
-    @classmethod
-    def of(cls, settings: Settings) -> Peers:
-        peers = {p.ae_title.strip(): p for p in settings.dimse_peers}
-        return cls(peers, settings.dimse.allow_unknown)
+class _AE(AE):
+    """pynetdicom's AE with the required calling AE titles read from the peer registry at
+    each association request (peers change in the directory while the SCP runs)."""
 
-    def find(self, ae_title: str, host: str) -> DimsePeer | None:
-        peer = self.by_title.get(ae_title.strip())
-        if peer is None or peer.host != host:
-            return None
-        return peer
+    registry: PeerRegistry | None = None
+
+    @property
+    def require_calling_aet(self) -> list[str]:
+        if self.registry is None or self.registry.allow_unknown:
+            return []
+        return sorted(self.registry.peers()) or [_NOBODY]
+
+    @require_calling_aet.setter
+    def require_calling_aet(self, ae_titles: list[str]) -> None:
+        raise AttributeError("the peer registry sets the calling AE titles")
 
 
 class _LimitedSocket(AssociationSocket):
@@ -159,25 +179,36 @@ class StoreScp:
         self.session_factory = session_factory
         self.blobs = blobs
         self.pii = pii
-        self.peers = Peers.of(settings)
+        self.peers = PeerRegistry(session_factory, allow_unknown=self.config.allow_unknown)
+        self.query_retrieve = QueryRetrieve(
+            session_factory,
+            blobs,
+            self.peers,
+            ae_title=self.config.ae_title,
+            max_results=self.config.max_find_results,
+            peer_of=self._peer,
+        )
         self.ae = self._make_ae()
         self.server: _Server | None = None
 
     def _make_ae(self) -> AE:
-        ae = AE(ae_title=self.config.ae_title)
+        ae = _AE(ae_title=self.config.ae_title)
+        ae.registry = self.peers
         ae.maximum_pdu_size = self.config.max_pdu_bytes
         ae.maximum_associations = self.config.max_associations
         ae.network_timeout = self.config.network_timeout
         ae.acse_timeout = self.config.acse_timeout
         ae.dimse_timeout = self.config.dimse_timeout
         ae.require_called_aet = True
-        if not self.peers.allow_unknown:
-            # No peers: a title nobody is configured with (the accepted handler aborts it).
-            ae.require_calling_aet = sorted(self.peers.by_title) or ["XIETONG-NO-PEERS"]
         ae.add_supported_context(Verification)
+        for sop_class in QUERY_RETRIEVE:
+            ae.add_supported_context(sop_class)
         for context in AllStoragePresentationContexts:
             if context.abstract_syntax is not None:
-                ae.add_supported_context(context.abstract_syntax, TRANSFER_SYNTAXES)
+                # Either role: the peer stores to us (SCU), or takes C-GET results (SCP).
+                ae.add_supported_context(
+                    context.abstract_syntax, TRANSFER_SYNTAXES, scu_role=True, scp_role=True
+                )
         return ae
 
     def handlers(self) -> list[evt.EventHandlerType]:
@@ -185,6 +216,9 @@ class StoreScp:
             (evt.EVT_ACCEPTED, self._on_accepted),
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),
+            (evt.EVT_C_FIND, self.query_retrieve.on_find),
+            (evt.EVT_C_MOVE, self.query_retrieve.on_move),
+            (evt.EVT_C_GET, self.query_retrieve.on_get),
         ]
 
     def start(self, host: str, port: int, *, block: bool) -> _Server:
@@ -216,7 +250,7 @@ class StoreScp:
 
     # Handlers --------------------------------------------------------------------------
 
-    def _peer(self, event: Event) -> DimsePeer | None:
+    def _peer(self, event: Event) -> KnownPeer | None:
         requestor = event.assoc.requestor
         return self.peers.find(str(requestor.ae_title), str(requestor.address))
 
