@@ -101,7 +101,7 @@ def print_context(locale: str, running: str, **running_params: Any) -> dict[str,
 def render_report_html(report: PrintableReport, locale: str) -> str:
     context = print_context(
         locale,
-        "Consultation {number} · version {version}",
+        N_("Consultation {number} · version {version}"),
         number=report.consultation_id,
         version=report.version,
     )
@@ -155,7 +155,7 @@ READ_TEMPLATE = "consultations/read_print.html"
 def render_read_html(report: PrintableRead, locale: str) -> str:
     context = print_context(
         locale,
-        "Imaging read {number} · version {version}",
+        N_("Imaging read {number} · version {version}"),
         number=report.read_id,
         version=report.version,
     )
