@@ -43,7 +43,7 @@ def test_service_lifecycle(db: Session, rw: Reads) -> None:
         select(Notification).where(Notification.recipient_user_id == rw.n.p["applicant"].user_id)
     ).scalars()
     assert any("read.final" in n.kind for n in told)
-    assert audits(db, "read.report.countersign", object_id=c.id)
+    assert audits(db, "read.report.countersign", object_id=str(c.id))
 
 
 def test_api_lifecycle_to_the_chart(client: TestClient, db: Session, rw: Reads) -> None:
