@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from tests.consultation.conftest import audits
 from tests.consultation.reads_world import REPORT, Reads, reach_read
 from xietong.consultation.models import ConsultationReadReport
+from xietong.consultation.service import reads
+from xietong.core.workflow_events import WorkflowEvent
 from xietong.imaging.models import ImagingInstance
 from xietong.imaging.retrieve import read_bytes
 from xietong.notifications.models import Notification
@@ -95,3 +97,18 @@ def test_api_lifecycle_to_the_chart(client: TestClient, db: Session, rw: Reads) 
     chart = client.get(f"/patients/{rw.study.patient_id}/chart", headers=t["applicant"])
     assert chart.status_code == 200
     assert f"/reads/{rid}" in chart.text
+
+
+def test_supervision_events_name_the_kind(db: Session, rw: Reads) -> None:
+    c = reach_read(db, rw, "report_signed")
+    events = db.scalars(select(WorkflowEvent).where(WorkflowEvent.subject_id == c.id)).all()
+    assert [e.action for e in events] == [
+        "submit",
+        "accept",
+        "start",
+        "sign_preliminary",
+        "countersign",
+    ]
+    assert {e.detail["kind"] for e in events} == {"imaging_read"}
+    # The worklist keeps showing the image modality once the SR joined the study.
+    assert reads.modalities_of(reads.studies_of(db, c)) == ["CT"]

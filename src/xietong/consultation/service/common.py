@@ -150,7 +150,13 @@ def event(
         institution_id=c.applicant_institution_id,
         region_code=_region(session, c.applicant_institution_id),
         target_institution_id=c.target_institution_id,
-        detail={"urgency": c.urgency, "mode": c.mode, "specialty": c.specialty, **(detail or {})},
+        detail={
+            "kind": c.kind,
+            "urgency": c.urgency,
+            "mode": c.mode,
+            "specialty": c.specialty,
+            **(detail or {}),
+        },
     )
 
 

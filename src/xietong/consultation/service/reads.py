@@ -32,6 +32,7 @@ from xietong.patients.workflow_view import patient_cards
 WORKLIST_STATES = ("submitted", "resubmitted", "accepted", "in_progress", "preliminary")
 URGENCY_RANK = {"emergency": 0, "urgent": 1, "routine": 2}
 MAX_WORKLIST = 2000
+NON_IMAGE = frozenset({"SR", "KO", "PR", "DOC"})
 
 
 def create_read(
@@ -87,10 +88,11 @@ def studies_of(session: Session, c: Consultation) -> list[ImagingStudy]:
 
 
 def modalities_of(studies: list[ImagingStudy]) -> list[str]:
+    """The image modalities of the studies (not SR: a read's own report joins its study)."""
     seen: dict[str, None] = {}
     for study in studies:
         for modality in (study.modalities or "").split("\\"):
-            if modality.strip():
+            if modality.strip() and modality.strip() not in NON_IMAGE:
                 seen[modality.strip()] = None
     return list(seen)
 
