@@ -17,6 +17,7 @@ from xietong.consultation.read_schemas import ReadAmendIn, SignOffIn
 from xietong.consultation.service import read_reports, reads
 from xietong.core.errors import XietongError
 from xietong.core.workflow import Transition
+from xietong.imaging.models import ImagingInstance
 
 ACTORS = {wf.LEAD: "rad_junior", wf.SENIOR: "rad_senior"}
 VISIBLE = ("applicant", "viewer", "village_rad", "coordinator", "rad_junior", "rad_senior")
@@ -115,3 +116,23 @@ def test_amendment_is_a_new_final_version_with_its_own_sr(db: Session, rw: Reads
     assert rows[0].sr_sop_instance_uid
     assert rows[1].sr_sop_instance_uid not in ("", rows[0].sr_sop_instance_uid)
     assert rows[0].content_sha256 != rows[1].content_sha256
+
+
+def test_a_lost_study_file_refuses_the_sign_off(db: Session, rw: Reads) -> None:
+    """No final report without its SR: the study's first file is gone, the countersign is
+    a 409 naming the shared study, and the read stays preliminary."""
+    rid = reach_read(db, rw, "preliminary").id
+    db.commit()
+    first = db.scalars(
+        select(ImagingInstance)
+        .where(ImagingInstance.study_id == rw.study.id)
+        .order_by(ImagingInstance.id)
+    ).first()
+    assert first is not None
+    first.blob_key = "0" * 64
+    db.commit()
+    with pytest.raises(XietongError) as caught:
+        _do(db, rw, "rad_senior", "countersign", rid)
+    assert (caught.value.status, caught.value.code) == (409, "sr_not_stored")
+    db.rollback()
+    assert reads.get_read(db, rw.p["applicant"], rid).consultation.state == "preliminary"

@@ -30,10 +30,10 @@ from xietong.consultation.service.common import Opened, record_breach, senior_pr
 from xietong.consultation.service.common import transition as move
 from xietong.consultation.service.printable import (
     InstitutionHeader,
-    _header,
-    _patient,
-    _practitioner,
-    _user_name,
+    institution_header,
+    patient_of,
+    practitioner_of,
+    user_name_of,
 )
 from xietong.consultation.service.read_sr import store_sr
 from xietong.consultation.service.reads import open_read, studies_of
@@ -264,9 +264,9 @@ def _archive(
     studies = studies_of(session, c)
     if not studies:  # a read shares at least one study; one removed since is skipped
         return
-    signer = _practitioner(session, report.signed_by_practitioner_id).name
+    signer = practitioner_of(session, report.signed_by_practitioner_id).name
     verifier = (
-        _practitioner(session, report.countersigned_by_practitioner_id).name
+        practitioner_of(session, report.countersigned_by_practitioner_id).name
         if report.countersigned_by_practitioner_id
         else signer
     )
@@ -276,7 +276,7 @@ def _archive(
         archive.pii,
         studies[0],
         report,
-        institution=_header(session, c.target_institution_id).name,
+        institution=institution_header(session, c.target_institution_id).name,
         signer=signer,
         verifier=verifier,
     )
@@ -375,10 +375,10 @@ def printable_read(
             field="version",
             params={"version": version},
         )
-    patient = _patient(session, c.patient_id)
-    signer = _practitioner(session, report.signed_by_practitioner_id)
+    patient = patient_of(session, c.patient_id)
+    signer = practitioner_of(session, report.signed_by_practitioner_id)
     counter = (
-        _practitioner(session, report.countersigned_by_practitioner_id)
+        practitioner_of(session, report.countersigned_by_practitioner_id)
         if report.countersigned_by_practitioner_id
         else None
     )
@@ -388,9 +388,9 @@ def printable_read(
         version=report.version,
         status=report.status,
         amendment_reason=report.amendment_reason,
-        issuer=_header(session, c.target_institution_id),
-        requester=_header(session, c.applicant_institution_id),
-        applicant_name=_user_name(session, c.applicant_user_id),
+        issuer=institution_header(session, c.target_institution_id),
+        requester=institution_header(session, c.applicant_institution_id),
+        applicant_name=user_name_of(session, c.applicant_user_id),
         patient_name=patient.name,
         patient_sex=patient.sex,
         patient_birth_date=patient.birth_date,

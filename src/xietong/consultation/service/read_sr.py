@@ -16,11 +16,13 @@ from io import BytesIO
 
 import highdicom as hd
 from pydicom import Dataset, dcmread, dcmwrite
+from pydicom.errors import InvalidDicomError
 from pydicom.sr.coding import Code
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from xietong.consultation.models import ConsultationReadReport
+from xietong.core.errors import N_, Conflict, NotFound
 from xietong.core.pii import PiiProtector
 from xietong.core.storage import BlobStore
 from xietong.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy
@@ -123,16 +125,25 @@ def store_sr(
     verifier: str,
 ) -> str:
     """Build the SR, ingest it with the study, note its UID on the report; the SOP Instance
-    UID is returned."""
-    sr = build_sr(
-        _evidence(session, blobs, study),
-        report,
-        institution=institution,
-        signer=signer,
-        verifier=verifier,
-    )
-    out = BytesIO()
-    dcmwrite(out, sr, enforce_file_format=True)
+    UID is returned. A study whose stored files cannot be read (a lost blob) refuses the
+    sign-off with a 409 naming the study, rather than a final report without its SR."""
+    try:
+        sr = build_sr(
+            _evidence(session, blobs, study),
+            report,
+            institution=institution,
+            signer=signer,
+            verifier=verifier,
+        )
+        out = BytesIO()
+        dcmwrite(out, sr, enforce_file_format=True)
+    except (OSError, ValueError, InvalidDicomError, NotFound) as exc:
+        raise Conflict(
+            N_("The report cannot be stored with the study: its images cannot be read."),
+            code="sr_not_stored",
+            field="shared_items",
+            params={"reason": type(exc).__name__},
+        ) from exc
     actor = node_principal(AE_TITLE, study.sender_institution_id)
     ingested = ingest(
         session,
