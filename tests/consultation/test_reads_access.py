@@ -4,12 +4,16 @@ study under the study's own rules."""
 
 from __future__ import annotations
 
+from io import BytesIO
+
+import highdicom as hd
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from tests.consultation.conftest import audits, reach
 from tests.consultation.reads_world import REPORT, Reads, reach_read
+from xietong.web.routes.dicomweb import split_multipart
 
 API = "/api/v1/reads"
 UNRELATED = ("other_doctor", "other_coordinator", "rad_other", "county_doctor")
@@ -86,3 +90,32 @@ def test_the_sr_is_retrieved_with_the_study_by_dicomweb(
         headers={**rw.tokens["rad_other"], "Accept": "application/dicom+json"},
     )
     assert r.status_code == 404
+
+
+def test_the_sr_is_retrieved_by_wado_rs_and_parses_with_the_report(
+    client: TestClient, db: Session, rw: Reads
+) -> None:
+    rid = reach_read(db, rw, "report_signed").id
+    db.commit()
+    report = client.get(f"{API}/{rid}/reports", headers=rw.tokens["applicant"]).json()[0]
+    uid = rw.study.study_uid
+    found = client.get(
+        f"/dicomweb/studies/{uid}/instances?Modality=SR&includefield=0020000E",
+        headers={**rw.tokens["applicant"], "Accept": "application/dicom+json"},
+    ).json()
+    assert [i["00080018"]["Value"][0] for i in found] == [report["sr_sop_instance_uid"]]
+    series_uid = found[0]["0020000E"]["Value"][0]
+    r = client.get(
+        f"/dicomweb/studies/{uid}/series/{series_uid}/instances/{report['sr_sop_instance_uid']}",
+        headers={
+            **rw.tokens["rad_junior"],
+            "Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*',
+        },
+    )
+    assert r.status_code == 200, r.text
+    [(_type, data)] = split_multipart(r.content, r.headers["content-type"])
+    sr = hd.sr.srread(BytesIO(data))
+    texts = [item.TextValue for item in sr.ContentSequence if "TextValue" in item]
+    assert texts == [REPORT.technique, REPORT.findings, REPORT.impression, REPORT.recommendation]
+    assert sr.StudyInstanceUID == uid
+    assert str(sr.PatientID) == rw.study.patient_key
