@@ -94,6 +94,11 @@ ACTION_LABELS = {
     "sign": N_("Sign the report"),
     "amend": N_("Amend the report"),
     "complete": N_("Complete and rate"),
+    # An imaging read's steps (its page offers them; the conversation names them).
+    "sign_preliminary": N_("Sign as preliminary"),
+    "finalise": N_("Make final"),
+    "countersign": N_("Countersign (final)"),
+    "amend_read": N_("Amend the final report"),
 }
 MISSING_LABELS = {
     "outside_hours": N_("outside their hours"),

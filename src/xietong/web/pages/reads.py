@@ -32,7 +32,12 @@ from xietong.identity.roles import Role
 from xietong.identity.service import display_names
 from xietong.web.deps import DbSession, PagePrincipal, services
 from xietong.web.navigation import NavItem, register
-from xietong.web.pages.consultations import STATE_LABELS, form_values, page_labels
+from xietong.web.pages.consultations import (
+    ACTION_LABELS,
+    STATE_LABELS,
+    form_values,
+    page_labels,
+)
 from xietong.web.pages.forms import form_error, locale_of, parse
 from xietong.web.pages.patients_common import render_private
 from xietong.web.report_pdf import read_pdf_response
@@ -57,10 +62,7 @@ READ_STATE_LABELS = STATE_LABELS | {
 READ_ACTION_LABELS = {
     "accept": N_("Accept and assign radiologists"),
     "start": N_("Start reading"),
-    "sign_preliminary": N_("Sign as preliminary"),
-    "finalise": N_("Make final"),
-    "countersign": N_("Countersign (final)"),
-    "amend_read": N_("Amend the final report"),
+    **{action: ACTION_LABELS[action] for action in wf.READ_ACTIONS},
 }
 ReadAction = Literal["accept", "start", "sign_preliminary", "finalise", "countersign", "amend_read"]
 
