@@ -101,7 +101,11 @@ def test_api_lifecycle_to_the_chart(client: TestClient, db: Session, rw: Reads) 
 
 def test_supervision_events_name_the_kind(db: Session, rw: Reads) -> None:
     c = reach_read(db, rw, "report_signed")
-    events = db.scalars(select(WorkflowEvent).where(WorkflowEvent.subject_id == c.id)).all()
+    events = db.scalars(
+        select(WorkflowEvent)
+        .where(WorkflowEvent.subject_id == str(c.id))
+        .order_by(WorkflowEvent.id)
+    ).all()
     assert [e.action for e in events] == [
         "submit",
         "accept",
