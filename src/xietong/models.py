@@ -7,6 +7,7 @@ from xietong.consultation.models import (
     ConsultationGrant,
     ConsultationHistory,
     ConsultationOpinion,
+    ConsultationReadReport,
     ConsultationReport,
 )
 from xietong.core.db import Base
@@ -61,6 +62,7 @@ __all__ = [
     "ConsultationGrant",
     "ConsultationHistory",
     "ConsultationOpinion",
+    "ConsultationReadReport",
     "ConsultationReport",
     "Conversation",
     "ConversationRead",

@@ -220,3 +220,7 @@ def audits(db: Session, action: str, **where: Any) -> list[AuditEvent]:
     for name, value in where.items():
         stmt = stmt.where(getattr(AuditEvent, name) == value)
     return list(db.execute(stmt.order_by(AuditEvent.seq)).scalars())
+
+
+# The imaging read world (reads_world imports this module's network, so it comes last).
+from tests.consultation.reads_world import rw  # noqa: E402, F401

@@ -26,7 +26,13 @@ ACTORS = {
     wf.LEAD: "expert_a",
 }
 UNRELATED = ("other_doctor", "other_coordinator", "other_expert", "county_doctor")
-CELLS = [pytest.param(t, id=f"{t.source}-{t.action}") for t in wf.TRANSITIONS]
+# The imaging read's own cells are in test_reads_transitions.py.
+CELLS = [
+    pytest.param(t, id=f"{t.source}-{t.action}")
+    for t in wf.TRANSITIONS
+    if t.action not in wf.READ_ACTIONS
+]
+CLINICAL_STATES = [s for s in STATES if s != "preliminary"]
 
 
 def _do(db: Session, n: Net, who: str, action: str, cid: int) -> None:
@@ -105,9 +111,20 @@ def test_cell(db: Session, net: Net, t: Transition) -> None:
     assert svc.get_consultation(db, net.p["viewer"], cid).consultation.state == t.source
 
 
-@pytest.mark.parametrize("state", STATES)
+def test_a_clinical_consultation_has_no_read_actions(db: Session, net: Net) -> None:
+    """The read's cells are guarded by kind: on a clinical consultation in the same state,
+    the lead gets 409, and a read route does not even find it (404)."""
+    for t in wf.TRANSITIONS:
+        if t.action in wf.READ_ACTIONS and t.source != "preliminary":
+            c = reach(db, net, t.source)
+            with pytest.raises(XietongError) as caught:
+                wf.WORKFLOW.apply(t.source, t.action, t.roles, guard_context(db, c))
+            assert caught.value.status == 409, t.action
+
+
+@pytest.mark.parametrize("state", CLINICAL_STATES)
 def test_everything_outside_the_table_is_409(db: Session, net: Net, state: str) -> None:
-    actions = [a for a in wf.WORKFLOW.actions if a != "expire"]
+    actions = [a for a in wf.WORKFLOW.actions if a != "expire" and a not in wf.READ_ACTIONS]
     for mode in ("async", "live") if state == "accepted" else (_mode(state, ""),):
         c = reach(db, net, state, mode=mode)
         for action in actions:

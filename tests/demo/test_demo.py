@@ -5,17 +5,24 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, aliased
 
+from tests.consultation.read_study import ct_slices
 from xietong.access.authentication import principal_for
+from xietong.config import SecuritySettings
+from xietong.consultation.service import reads
+from xietong.core.pii import PiiProtector
+from xietong.core.storage import LocalBlobStore
 from xietong.demo import ACCOUNTS, DEMO_PASSWORD, DemoReport, build_demo
 from xietong.demo.loader import SEED
 from xietong.demo.names import person_name
 from xietong.demo.plan import RegionIndex, plan_network
+from xietong.demo.reads import add_demo_reads
 from xietong.directory.levels import LEVEL_BY_CODE
 from xietong.directory.models import (
     ExpertAvailability,
@@ -30,6 +37,9 @@ from xietong.directory.titles import SENIOR_TITLES
 from xietong.identity.models import User
 from xietong.identity.passwords import check_password_policy
 from xietong.identity.roles import Role
+from xietong.imaging.service import ingest
+from xietong.patients.registration import register_patient
+from xietong.patients.schemas import IdentifierIn, PatientIn
 from xietong.referral import slots as slots_svc
 from xietong.referral.models import Referral
 from xietong.referral.slot_models import Slot, SlotTemplate
@@ -213,3 +223,43 @@ def test_the_village_doctor_has_referred_patients_up(db: Session, report: DemoRe
     ]
     coordinator = db.execute(select(User).where(User.username == "coordinator")).scalar_one()
     assert {r.target_institution_id for r in rows} == {coordinator.institution_id}
+
+
+def test_the_demo_read_is_made_once_a_county_study_exists(db: Session, tmp_path: Path) -> None:
+    """Without a county study no read is made; with one (the imaging demo's CT, here a
+    generated one), the county doctor's read is sent to the provincial radiology and the
+    demo radiologist leads it, once."""
+    assert add_demo_reads(db) == {"reads": 0}
+    nested = db.begin_nested()
+    pii = PiiProtector(SecuritySettings().pii_key, SecuritySettings().pii_cipher)
+    doctor_user = db.execute(select(User).where(User.username == "doctor.county")).scalar_one()
+    doctor = principal_for(db, doctor_user)
+    patient = register_patient(
+        db,
+        doctor,
+        pii,
+        PatientIn(
+            name="马国庆",
+            sex="1",
+            birth_date=date(1960, 10, 1),
+            identifiers=[IdentifierIn(kind="mrn", value="DEMO-CT-1")],
+        ),
+    ).patient
+    assert doctor.institution_id is not None
+    for data in ct_slices("DEMO-CT-1", count=2):
+        ingest(
+            db,
+            LocalBlobStore(tmp_path),
+            pii,
+            data,
+            sender_institution_id=doctor.institution_id,
+            actor=doctor,
+        )
+    assert add_demo_reads(db) == {"reads": 1}
+    assert add_demo_reads(db) == {"reads": 0}
+    radiologist = db.execute(select(User).where(User.username == "radiologist")).scalar_one()
+    rows, _total = reads.worklist(db, principal_for(db, radiologist))
+    assert [row.read.patient_id for row in rows] == [patient.id]
+    assert rows[0].assigned_to_me
+    assert rows[0].read.state == "accepted"
+    nested.rollback()

@@ -14,6 +14,7 @@ from datetime import time
 
 from sqlalchemy.orm import Session
 
+from tests.e2e.seed_reads import seed_reads
 from xietong.config import load_settings
 from xietong.core.db import make_engine, make_session_factory, session_scope
 from xietong.core.errors import N_
@@ -186,6 +187,7 @@ def seed(session: Session) -> None:
         institution_id=provincial.id,
         practitioner_id=expert.id,
     )
+    seed_reads(session, provincial, county, PASSWORD)
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ STATES = (
     "accepted",
     "scheduled",
     "in_progress",
+    "preliminary",
     "report_signed",
     "completed",
     "rejected",
@@ -37,6 +38,10 @@ STATES = (
     "expired",
 )
 URGENCIES = ("routine", "urgent", "emergency")
+# A clinical consultation, or an imaging read (ADR 0017): the same request, triage,
+# deadlines, grants, messages and history; a structured read report instead of opinions.
+KINDS = ("clinical", "imaging_read")
+READ_REPORT_STATUSES = ("preliminary", "final", "amended")
 MODES = ("async", "live")
 # States in which the centre's experts still owe work (their "open load").
 OPEN_STATES = ("accepted", "scheduled", "in_progress")
@@ -51,6 +56,7 @@ class Consultation(Base):
     __tablename__ = "consultation"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="clinical", server_default="clinical")
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id"), index=True)
     applicant_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
     applicant_institution_id: Mapped[int] = mapped_column(ForeignKey("institution.id"), index=True)
@@ -82,6 +88,7 @@ class Consultation(Base):
 
     __table_args__ = (
         CheckConstraint(_in("state", STATES), name="state"),
+        CheckConstraint(_in("kind", KINDS), name="kind"),
         CheckConstraint(_in("urgency", URGENCIES), name="urgency"),
         CheckConstraint(_in("mode", MODES), name="mode"),
         CheckConstraint("rating IS NULL OR (rating >= 1 AND rating <= 5)", name="rating"),
@@ -165,6 +172,50 @@ class ConsultationReport(Base):
     content_sha256: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (UniqueConstraint("consultation_id", "version", name="uq_report_version"),)
+
+
+class ConsultationReadReport(Base):
+    """A structured imaging read report version (ADR 0017). Its signed text (the
+    ``content_sha256`` covers it) is frozen once written; the preliminary version becomes
+    final in place when the lead finalises it or a senior radiologist countersigns (who and
+    when are recorded, the text is not touched). An amendment after final is the next
+    version, status ``amended``. ``sr_*`` name the DICOM SR stored with the study."""
+
+    __tablename__ = "consultation_read_report"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(
+        ForeignKey("consultation.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    modality: Mapped[str] = mapped_column(String(16))
+    body_part: Mapped[str] = mapped_column(String(32))
+    template_key: Mapped[str] = mapped_column(String(32))
+    technique: Mapped[str] = mapped_column(Text)
+    findings: Mapped[str] = mapped_column(Text)
+    impression: Mapped[str] = mapped_column(Text)
+    recommendation: Mapped[str] = mapped_column(Text, default="")
+    critical_finding: Mapped[bool] = mapped_column(Boolean, default=False)
+    amendment_reason: Mapped[str] = mapped_column(String(1000), default="")
+    amended_from_id: Mapped[int | None] = mapped_column(ForeignKey("consultation_read_report.id"))
+    signed_by_user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    signed_by_practitioner_id: Mapped[int] = mapped_column(ForeignKey("practitioner.id"))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    countersigned_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    countersigned_by_practitioner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("practitioner.id")
+    )
+    countersigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finalised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    sr_study_id: Mapped[int | None] = mapped_column(ForeignKey("imaging_study.id"))
+    sr_sop_instance_uid: Mapped[str] = mapped_column(String(64), default="")
+
+    __table_args__ = (
+        UniqueConstraint("consultation_id", "version", name="uq_read_report_version"),
+        CheckConstraint(_in("status", READ_REPORT_STATUSES), name="status"),
+    )
 
 
 class ConsultationHistory(Base):

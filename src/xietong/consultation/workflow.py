@@ -6,7 +6,15 @@ Roles here are the actor's part in one consultation, not account roles:
 * ``applicant``: an applicant doctor of the requesting institution;
 * ``coordinator``: a coordinator of the receiving centre;
 * ``expert``: an expert assigned to the consultation; ``lead``: the one who leads;
-* ``system``: the deadline job.
+* ``system``: the deadline job;
+* ``senior``: a senior radiologist (title rank 3 or 4) of the reading centre, on an
+  imaging read only (ADR 0017).
+
+An imaging read (``Consultation.kind == "imaging_read"``) runs on the same table: its
+experts are radiologists, it is asynchronous, and instead of opinions and ``sign`` the lead
+signs a structured report as preliminary, which the lead finalises or a senior radiologist
+countersigns; an amendment after final is ``amend_read``. Kind guards keep each kind to its
+own report actions.
 
 Anyone else who may see the consultation (other clinical staff of the requesting
 institution) holds none of these and gets 403 for any action; who may not see it gets 404.
@@ -25,6 +33,9 @@ COORDINATOR = "coordinator"
 EXPERT = "expert"
 LEAD = "lead"
 SYSTEM = "system"
+SENIOR = "senior"
+CLINICAL = "clinical"
+IMAGING_READ = "imaging_read"
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,17 @@ class GuardContext:
     mode: str
     experts: int
     opinions: int
+    kind: str = CLINICAL
+
+
+def _read_only(ctx: GuardContext) -> str | None:
+    return None if ctx.kind == IMAGING_READ else N_("Only an imaging read has a read report.")
+
+
+def _clinical_only(ctx: GuardContext) -> str | None:
+    if ctx.kind == CLINICAL:
+        return None
+    return N_("An imaging read is reported with a structured read report.")
 
 
 def _live_only(ctx: GuardContext) -> str | None:
@@ -45,6 +67,8 @@ def _async_only(ctx: GuardContext) -> str | None:
 
 
 def _every_opinion(ctx: GuardContext) -> str | None:
+    if ctx.kind != CLINICAL:
+        return _clinical_only(ctx)
     if ctx.opinions >= ctx.experts:
         return None
     return N_("Every assigned expert writes an opinion before the report is signed.")
@@ -60,6 +84,9 @@ def _t(
 ) -> Transition:
     return Transition(source, action, target, frozenset(roles), guard, description)
 
+
+# The actions of an imaging read's structured report (guarded to that kind).
+READ_ACTIONS = frozenset({"sign_preliminary", "finalise", "countersign", "amend_read"})
 
 TRANSITIONS = [
     _t("draft", "submit", "submitted", APPLICANT, description="deadlines start; items granted"),
@@ -105,7 +132,46 @@ TRANSITIONS = [
         guard=_every_opinion,
         description="every assigned expert has written an opinion",
     ),
-    _t("report_signed", "amend", "report_signed", LEAD, description="a new signed version"),
+    _t(
+        "in_progress",
+        "sign_preliminary",
+        "preliminary",
+        LEAD,
+        guard=_read_only,
+        description="imaging read: the structured report, signed as preliminary",
+    ),
+    _t(
+        "preliminary",
+        "finalise",
+        "report_signed",
+        LEAD,
+        guard=_read_only,
+        description="imaging read: the lead makes the preliminary report final",
+    ),
+    _t(
+        "preliminary",
+        "countersign",
+        "report_signed",
+        SENIOR,
+        guard=_read_only,
+        description="imaging read: a senior radiologist countersigns; the report is final",
+    ),
+    _t(
+        "report_signed",
+        "amend",
+        "report_signed",
+        LEAD,
+        guard=_clinical_only,
+        description="a new signed version",
+    ),
+    _t(
+        "report_signed",
+        "amend_read",
+        "report_signed",
+        LEAD,
+        guard=_read_only,
+        description="imaging read: a new final version",
+    ),
     _t("report_signed", "complete", "completed", APPLICANT, description="confirms and rates"),
 ]
 
@@ -116,7 +182,10 @@ def markdown() -> str:
     roles = (
         "\nRoles are the actor's part in the consultation: `applicant` (an applicant doctor "
         "of the requesting institution), `coordinator` (of the receiving centre), `expert` "
-        "(assigned), `lead` (the assigned expert who leads), `system` (the deadline job). "
+        "(assigned), `lead` (the assigned expert who leads), `system` (the deadline job), "
+        "`senior` (a senior radiologist of the reading centre, imaging reads only). "
+        "Actions marked *imaging read* apply to `kind = imaging_read` only (a kind guard, "
+        "409 otherwise); `sign` and `amend` to clinical consultations only. "
         "Any other (state, action) is a 409; a visible consultation and a role not listed is "
         "a 403; a consultation the user may not see is a 404.\n"
     )

@@ -80,6 +80,22 @@ ACCOUNTS: tuple[DemoAccount, ...] = (
         f"HN-X{DEMO_COUNTY}",
         person=Person("赵明", "1", "attending_physician", "internal_medicine"),
     ),
+    # The imaging read (ADR 0017): the county hospital's doctor sends a CT up, the provincial
+    # hospital's coordinator assigns the radiologist.
+    DemoAccount(
+        "doctor.county",
+        "孙立新",
+        Role.APPLICANT_DOCTOR,
+        f"HN-X{DEMO_COUNTY}",
+        person=Person("孙立新", "1", "attending_physician", "internal_medicine"),
+    ),
+    DemoAccount(
+        "coordinator.province",
+        "周晓梅",
+        Role.COORDINATOR,
+        "HN-P01",
+        person=Person("周晓梅", "2", "attending_physician", "internal_medicine"),
+    ),
     DemoAccount("instadmin", "新安县人民医院信息科", Role.INSTITUTION_ADMIN, f"HN-X{DEMO_COUNTY}"),
     DemoAccount("authority", "河南省卫生健康委员会", Role.AUTHORITY, jurisdiction="410000"),
     DemoAccount("authority.city", "洛阳市卫生健康委员会", Role.AUTHORITY, jurisdiction="410300"),

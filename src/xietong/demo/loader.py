@@ -30,6 +30,7 @@ from xietong.demo.bulk import Progress as ProgressSink
 from xietong.demo.charts import add_demo_charts
 from xietong.demo.dicom_peers import add_demo_peers
 from xietong.demo.plan import RegionIndex, plan_network
+from xietong.demo.reads import add_demo_reads
 from xietong.demo.referrals import add_demo_referrals
 from xietong.demo.slots import add_demo_slots
 from xietong.demo.staff import insert_staff, staff_counts
@@ -97,6 +98,9 @@ def build_demo(
     sink.advance(1)
     sink.start("referrals", 1)
     report.counts.update(add_demo_referrals(session, protector, referral))
+    sink.advance(1)
+    sink.start("reads", 1)
+    report.counts.update(add_demo_reads(session))
     sink.advance(1)
     audit.record(session, actor, "demo.load", detail={"scale": scale, **report.counts})
     session.flush()

@@ -1,4 +1,5 @@
-"""The consultation report as a printable PDF (A4), with the institutions' letterhead.
+"""The consultation report and the imaging read report as printable PDFs (A4), with the
+institutions' letterhead.
 
 :func:`xietong.consultation.service.printable_report` decides who may print which signed
 version and gathers what goes on the paper (and audits it); this module only lays it out:
@@ -28,8 +29,10 @@ from typing import Any
 from fastapi import Request, Response
 from markupsafe import Markup
 
-from xietong.consultation.labels import MODE_LABELS, URGENCY_LABELS
+from xietong.consultation.labels import MODE_LABELS, READ_STATUS_LABELS, URGENCY_LABELS
+from xietong.consultation.read_templates import BY_KEY
 from xietong.consultation.service import PrintableReport
+from xietong.consultation.service.read_reports import PrintableRead
 from xietong.core.clock import now
 from xietong.core.errors import N_
 from xietong.core.i18n import translations
@@ -72,37 +75,43 @@ def counter_content(template: str) -> str:
     return " ".join(parts)
 
 
-def render_report_html(report: PrintableReport, locale: str) -> str:
+def print_context(locale: str, running: str, **running_params: Any) -> dict[str, Any]:
+    """What every printable template gets: translations, times, the page footer and the
+    running header (``running``, a msgid formatted with ``running_params``) as CSS strings."""
     trans = translations(locale)
 
     def gettext(message: str, **params: Any) -> str:
         text = trans.gettext(message)
         return text.format(**params) if params else text
 
-    context = {
-        "r": report,
+    return {
         "locale": locale,
         "html_lang": "zh-CN" if locale == "zh_CN" else "en",
         "_": gettext,
         "gettext": gettext,
         "china_time": china_time,
         "printed_at": china_time(now()),
+        "title_label": lambda code: title_label(code, locale) if code else "",
+        # CSS strings, escaped here: the template inserts them into <style> as they are.
+        "css_footer": Markup(counter_content(gettext(PAGE_FOOTER))),  # noqa: S704
+        "css_running": Markup(css_string(gettext(running, **running_params))),  # noqa: S704
+    }
+
+
+def render_report_html(report: PrintableReport, locale: str) -> str:
+    context = print_context(
+        locale,
+        N_("Consultation {number} · version {version}"),
+        number=report.consultation_id,
+        version=report.version,
+    )
+    gettext = context["gettext"]
+    context |= {
+        "r": report,
         "sex_label": gettext(SEX_LABELS.get(report.patient_sex, SEX_LABELS["0"])),
         "urgency_label": gettext(URGENCY_LABELS.get(report.urgency, report.urgency)),
         "mode_label": gettext(MODE_LABELS.get(report.mode, report.mode)),
         "specialty_label": specialty_label(report.specialty, locale),
-        "title_label": lambda code: title_label(code, locale) if code else "",
-        # CSS strings, escaped here: the template inserts them into <style> as they are.
-        "css_footer": Markup(counter_content(gettext(PAGE_FOOTER))),  # noqa: S704
-        "css_running": Markup(  # noqa: S704
-            css_string(
-                gettext(
-                    "Consultation {number} · version {version}",
-                    number=report.consultation_id,
-                    version=report.version,
-                )
-            )
-        ),
     }
     return environment().get_template(TEMPLATE).render(context)
 
@@ -120,12 +129,49 @@ def pdf_filename(report: PrintableReport) -> str:
 
 def pdf_response(request: Request, report: PrintableReport) -> Response:
     """The PDF in the request's locale, shown in the browser (``inline``), never cached."""
+    locale = response_locale(request)
+    return inline_pdf(render_report_pdf(report, locale), pdf_filename(report))
+
+
+def response_locale(request: Request) -> str:
     locale: str = getattr(request.state, "locale", None) or request_locale(request)
+    return locale
+
+
+def inline_pdf(data: bytes, filename: str) -> Response:
     return Response(
-        render_report_pdf(report, locale),
+        data,
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'inline; filename="{pdf_filename(report)}"',
+            "Content-Disposition": f'inline; filename="{filename}"',
             "Cache-Control": "no-store",
         },
     )
+
+
+READ_TEMPLATE = "consultations/read_print.html"
+
+
+def render_read_html(report: PrintableRead, locale: str) -> str:
+    context = print_context(
+        locale,
+        N_("Imaging read {number} · version {version}"),
+        number=report.read_id,
+        version=report.version,
+    )
+    gettext = context["gettext"]
+    template = BY_KEY.get(report.template_key)
+    context |= {
+        "r": report,
+        "sex_label": gettext(SEX_LABELS.get(report.patient_sex, SEX_LABELS["0"])),
+        "urgency_label": gettext(URGENCY_LABELS.get(report.urgency, report.urgency)),
+        "status_label": gettext(READ_STATUS_LABELS.get(report.status, report.status)),
+        "template_label": gettext(template.label) if template else report.template_key,
+    }
+    return environment().get_template(READ_TEMPLATE).render(context)
+
+
+def read_pdf_response(request: Request, report: PrintableRead) -> Response:
+    """The read report as an inline PDF in the request's locale."""
+    data = html_to_pdf(render_read_html(report, response_locale(request)))
+    return inline_pdf(data, f"read-{report.read_id}-v{report.version}.pdf")

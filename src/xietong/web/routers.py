@@ -18,6 +18,7 @@ from xietong.web.pages import documents as document_pages
 from xietong.web.pages import home as home_pages
 from xietong.web.pages import notifications as notification_pages
 from xietong.web.pages import patients as patient_pages
+from xietong.web.pages import reads as read_pages
 from xietong.web.pages import record_entry as record_entry_pages
 from xietong.web.pages import record_forms as record_form_pages
 from xietong.web.pages import referral_forms as referral_form_pages
@@ -34,6 +35,7 @@ from xietong.web.routes import documents as document_routes
 from xietong.web.routes import health
 from xietong.web.routes import notifications as notification_routes
 from xietong.web.routes import patients as patients_routes
+from xietong.web.routes import reads as read_routes
 from xietong.web.routes import records as records_routes
 from xietong.web.routes import referrals as referral_routes
 from xietong.web.routes import slots as slot_routes
@@ -60,6 +62,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(document_routes.router)
     app.include_router(notification_routes.router)
     app.include_router(consultation_routes.router)
+    app.include_router(read_routes.router)
     app.include_router(consultation_message_routes.router)
     app.include_router(referral_routes.router)
     app.include_router(slot_routes.router)
@@ -87,6 +90,7 @@ def include_routers(app: FastAPI) -> None:
     # Before /consultations/{id}/{action}: "messages" is not one of its actions.
     app.include_router(consultation_message_pages.router)
     app.include_router(consultation_pages.router)
+    app.include_router(read_pages.router)
     app.include_router(consultation_forms.router)
     app.include_router(slot_pages.router)
     # The forms first: /referrals/{id}/down/new is not an action of /referrals/{id}/{action}.

@@ -24,7 +24,9 @@ from xietong.consultation.service.notices import notify_transition
 from xietong.core.clock import now
 from xietong.core.workflow import Move, store_move
 from xietong.core.workflow_events import has_event, record_event
-from xietong.directory.models import Institution
+from xietong.directory.models import Institution, Practitioner
+from xietong.directory.titles import SENIOR_TITLES
+from xietong.identity.models import User
 from xietong.identity.roles import Role
 from xietong.messaging import service as messaging
 from xietong.patients.access import CHART_ROLES
@@ -34,6 +36,8 @@ CONVERSATION_KIND = "consultation"
 # Staff of the requesting institution who see its consultations (not the platform admin).
 CLINICAL_ROLES = frozenset(str(r) for r in CHART_ROLES - {Role.PLATFORM_ADMIN})
 VIEWER = "viewer"
+# A radiologist of the reading centre: sees its reads (no workflow action of its own).
+READER = "reader"
 
 
 @dataclass
@@ -55,23 +59,38 @@ def parts_of(
         parts.add(VIEWER)
         if Role.APPLICANT_DOCTOR in held:
             parts.add(wf.APPLICANT)
-    if (
-        c.state != "draft"
-        and principal.institution_id == c.target_institution_id
-        and Role.COORDINATOR in held
-    ):
-        parts.add(wf.COORDINATOR)
+    read = c.kind == wf.IMAGING_READ
+    if c.state != "draft" and principal.institution_id == c.target_institution_id:
+        if Role.COORDINATOR in held:
+            parts.add(wf.COORDINATOR)
+        if read and Role.RADIOLOGIST in held:
+            # The reading centre's radiologists share one worklist (ADR 0017).
+            parts.add(READER)
+            if senior_practitioner(session, principal.user_id) is not None:
+                parts.add(wf.SENIOR)
     assignment = session.execute(
         select(ConsultationAssignment).where(
             ConsultationAssignment.consultation_id == c.id,
             ConsultationAssignment.user_id == principal.user_id,
         )
     ).scalar_one_or_none()
-    if assignment is not None and Role.EXPERT in held:
+    if assignment is not None and (Role.RADIOLOGIST if read else Role.EXPERT) in held:
         parts.add(wf.EXPERT)
         if assignment.is_lead:
             parts.add(wf.LEAD)
     return frozenset(parts), assignment
+
+
+def senior_practitioner(session: Session, user_id: int) -> Practitioner | None:
+    """The user's practitioner when they hold a senior title (rank 3 or 4: 副主任/主任)."""
+    practitioner = session.execute(
+        select(Practitioner)
+        .join(User, User.practitioner_id == Practitioner.id)
+        .where(User.id == user_id)
+    ).scalar_one_or_none()
+    if practitioner is None or not practitioner.is_active:
+        return None
+    return practitioner if practitioner.title in SENIOR_TITLES else None
 
 
 def open_consultation(
@@ -131,7 +150,13 @@ def event(
         institution_id=c.applicant_institution_id,
         region_code=_region(session, c.applicant_institution_id),
         target_institution_id=c.target_institution_id,
-        detail={"urgency": c.urgency, "mode": c.mode, "specialty": c.specialty, **(detail or {})},
+        detail={
+            "kind": c.kind,
+            "urgency": c.urgency,
+            "mode": c.mode,
+            "specialty": c.specialty,
+            **(detail or {}),
+        },
     )
 
 

@@ -11,6 +11,8 @@ per (consultation, transition), so a retried request never notifies twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -33,7 +35,22 @@ TITLES: dict[str, str] = {
     "cancel": N_("Consultation #{id} was cancelled"),
     "sign": N_("The report of consultation #{id} is ready"),
     "amend": N_("The report of consultation #{id} was amended"),
+    # Imaging reads (ADR 0017): the same events, named as reads.
+    "read.submit": N_("New imaging read request #{id}"),
+    "read.resubmit": N_("Imaging read request #{id} was resubmitted with more information"),
+    "read.accept": N_("Imaging read #{id} was accepted"),
+    "read.assigned": N_("You are assigned to imaging read #{id}"),
+    "read.assigned_lead": N_("You read imaging read #{id}"),
+    "read.return": N_("Imaging read #{id} was returned for more information"),
+    "read.reject": N_("Imaging read #{id} was rejected"),
+    "read.expire": N_("Imaging read #{id} expired before it was accepted"),
+    "read.cancel": N_("Imaging read #{id} was cancelled"),
+    "read.sign_preliminary": N_("The preliminary report of imaging read #{id} awaits sign-off"),
+    "read.final": N_("The imaging report of read #{id} is final"),
+    "read.amend_read": N_("The imaging report of read #{id} was amended"),
 }
+# A read's final sign-off, by either path, tells the applicant the same thing.
+READ_KEYS = {"finalise": "final", "countersign": "final"}
 
 
 def _experts(session: Session, consultation_id: int) -> list[tuple[int, bool]]:
@@ -62,8 +79,12 @@ def notify_transition(
     """Notify whoever must act after ``action`` moved ``c`` from ``source``."""
     step = _step(session, c.id)
     subject = Subject("consultation", c.id)
-    link = f"/consultations/{c.id}"
+    read = c.kind == "imaging_read"
+    link = f"/reads/{c.id}" if read else f"/consultations/{c.id}"
     params: dict[str, str | int] = {"id": c.id}
+
+    def title(key: str) -> str:
+        return TITLES.get(f"read.{key}", TITLES[key]) if read else TITLES[key]
 
     def tell(users: list[int], key: str) -> None:
         notify(
@@ -71,7 +92,7 @@ def notify_transition(
             users,
             kind=f"consultation.{key}",
             subject=subject,
-            title=TITLES[key],
+            title=title(key),
             params=params,
             link=link,
             dedupe_key=f"consultation:{c.id}:{step}:{key}",
@@ -79,6 +100,9 @@ def notify_transition(
         )
 
     experts = _experts(session, c.id)
+    if read and action in ("sign_preliminary", "finalise", "countersign", "amend_read"):
+        _notify_read(session, c, action, tell)
+        return
     if action in ("submit", "resubmit"):
         notify_role(
             session,
@@ -86,7 +110,7 @@ def notify_transition(
             Role.COORDINATOR,
             kind=f"consultation.{action}",
             subject=subject,
-            title=TITLES[action],
+            title=title(action),
             params=params,
             link=link,
             dedupe_key=f"consultation:{c.id}:{step}:{action}",
@@ -110,9 +134,31 @@ def notify_transition(
             Role.COORDINATOR,
             kind="consultation.cancel",
             subject=subject,
-            title=TITLES["cancel"],
+            title=title("cancel"),
             params=params,
             link=link,
             dedupe_key=f"consultation:{c.id}:{step}:cancel",
             actor_user_id=actor_user_id,
         )
+
+
+def _notify_read(
+    session: Session, c: Consultation, action: str, tell: Callable[[list[int], str], None]
+) -> None:
+    """A preliminary report → the centre's senior radiologists may countersign it (all
+    radiologists of the centre are told; the page shows who may); final or amended → the
+    applicant."""
+    if action == "sign_preliminary":
+        notify_role(
+            session,
+            c.target_institution_id,
+            Role.RADIOLOGIST,
+            kind="consultation.read.sign_preliminary",
+            subject=Subject("consultation", c.id),
+            title=TITLES["read.sign_preliminary"],
+            params={"id": c.id},
+            link=f"/reads/{c.id}",
+            dedupe_key=f"consultation:{c.id}:{_step(session, c.id)}:sign_preliminary",
+        )
+        return
+    tell([c.applicant_user_id], f"read.{READ_KEYS.get(action, action)}")

@@ -132,8 +132,8 @@ def printable_report(
     by_id = {r.id: r for r in versions}
     amended = by_id.get(report.amended_from_id) if report.amended_from_id else None
 
-    patient = _patient(session, c.patient_id)
-    signer = _practitioner(session, report.signed_by_practitioner_id)
+    patient = patient_of(session, c.patient_id)
+    signer = practitioner_of(session, report.signed_by_practitioner_id)
     signed_day = as_utc(report.signed_at).astimezone(CHINA_TZ).date()
     printable = PrintableReport(
         consultation_id=c.id,
@@ -141,9 +141,9 @@ def printable_report(
         latest_version=versions[-1].version,
         amends_version=amended.version if amended else None,
         amendment_reason=report.amendment_reason,
-        issuer=_header(session, c.target_institution_id),
-        requester=_header(session, c.applicant_institution_id),
-        applicant_name=_user_name(session, c.applicant_user_id),
+        issuer=institution_header(session, c.target_institution_id),
+        requester=institution_header(session, c.applicant_institution_id),
+        applicant_name=user_name_of(session, c.applicant_user_id),
         patient_name=patient.name,
         patient_sex=patient.sex,
         patient_birth_date=patient.birth_date,
@@ -160,7 +160,7 @@ def printable_report(
         impression=report.impression,
         recommendations=report.recommendations,
         referral_recommended=report.referral_recommended,
-        referral_institution=_header(session, report.referral_institution_id).name
+        referral_institution=institution_header(session, report.referral_institution_id).name
         if report.referral_institution_id
         else "",
         signer_name=signer.name,
@@ -179,14 +179,14 @@ def printable_report(
     return printable
 
 
-def _patient(session: Session, patient_id: int) -> PatientCard:
+def patient_of(session: Session, patient_id: int) -> PatientCard:
     card = patient_card(session, patient_id)
     if card is None:  # cannot happen: a foreign key
         raise NotFound(code="patient_not_found", field="patient_id")
     return card
 
 
-def _header(session: Session, institution_id: int | None) -> InstitutionHeader:
+def institution_header(session: Session, institution_id: int | None) -> InstitutionHeader:
     inst = session.get(Institution, institution_id) if institution_id else None
     if inst is None:
         return InstitutionHeader(name="")
@@ -195,12 +195,12 @@ def _header(session: Session, institution_id: int | None) -> InstitutionHeader:
     )
 
 
-def _user_name(session: Session, user_id: int) -> str:
+def user_name_of(session: Session, user_id: int) -> str:
     user = session.get(User, user_id)
     return user.display_name if user else ""
 
 
-def _practitioner(session: Session, practitioner_id: int) -> Practitioner:
+def practitioner_of(session: Session, practitioner_id: int) -> Practitioner:
     found = session.get(Practitioner, practitioner_id)
     if found is None:  # cannot happen: a foreign key
         raise NotFound(code="practitioner_not_found", field="practitioner_id")

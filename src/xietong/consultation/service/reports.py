@@ -171,12 +171,13 @@ def amend_report(
         session, principal, consultation_id, action="consultation.amend", audit_success=False
     )
     c = opened.consultation
-    wf.WORKFLOW.apply(c.state, "amend", opened.roles)
+    ctx = guard_context(session, c)
+    wf.WORKFLOW.apply(c.state, "amend", opened.roles, ctx)
     _check_referral(session, data)
     previous = _latest(session, c.id)
     if previous is None:  # cannot happen: report_signed has a version 1
         raise Conflict(code="transition_not_allowed", field="action")
-    transition(session, principal, opened, "amend", note=data.reason)
+    transition(session, principal, opened, "amend", note=data.reason, guard_subject=ctx)
     return _write(
         session,
         principal,

@@ -33,10 +33,11 @@ from xietong.consultation.service.notices import notify_transition
 from xietong.core.clock import now
 from xietong.core.errors import N_, Forbidden, Invalid
 from xietong.core.validation import as_utc
-from xietong.directory.models import Practitioner
+from xietong.directory.models import Department, Practitioner
 from xietong.directory.service.links import is_upward
 from xietong.identity.models import User
 from xietong.identity.roles import Role
+from xietong.imaging.service import ITEM_KIND as IMAGING_STUDY
 from xietong.patients.access import access_patient, resolve_item
 from xietong.patients.grants import GrantItem, extend_grants, grant_for_workflow
 
@@ -88,9 +89,11 @@ def create_consultation(
     settings: ConsultationSettings,
     *,
     idempotency_key: str | None = None,
+    kind: str = wf.CLINICAL,
 ) -> Created:
     """A draft (submitted at once when ``data.submit``); the same Idempotency-Key from the
-    same institution returns the first consultation."""
+    same institution returns the first consultation. ``kind`` ``imaging_read`` is a read
+    (ADR 0017): it shares at least one imaging study and goes to a radiology department."""
     require_roles(
         session,
         principal,
@@ -125,7 +128,10 @@ def create_consultation(
                 code="shared_item_not_found",
                 field=f"shared_items[{index}]",
             )
+    if kind == wf.IMAGING_READ:
+        _check_read(session, data, centre_id)
     c = Consultation(
+        kind=kind,
         patient_id=chart.patient_id,
         applicant_user_id=principal.uid,
         applicant_institution_id=principal.institution_id,
@@ -164,6 +170,28 @@ def create_consultation(
     if data.submit:
         submit(session, principal, c.id, settings)
     return Created(c, True)
+
+
+def _check_read(session: Session, data: ConsultationIn, centre_id: int) -> None:
+    if not any(item.kind == IMAGING_STUDY for item in data.shared_items):
+        raise Invalid(
+            N_("An imaging read shares at least one imaging study."),
+            code="study_required",
+            field="shared_items",
+        )
+    radiology = session.execute(
+        select(Department.id).where(
+            Department.institution_id == centre_id,
+            Department.specialty == "radiology",
+            Department.is_active.is_(True),
+        )
+    ).first()
+    if radiology is None:
+        raise Invalid(
+            N_("This institution has no radiology department to read the study."),
+            code="no_radiology",
+            field="target_institution_id",
+        )
 
 
 def _by_key(session: Session, institution_id: int, key: str) -> Consultation | None:
@@ -282,11 +310,11 @@ def resubmit(
 # Triage ---------------------------------------------------------------------------------
 
 
-def _expert_user(session: Session, practitioner_id: int) -> User | None:
+def _expert_user(session: Session, practitioner_id: int, role: Role) -> User | None:
     user = session.execute(
         select(User).where(User.practitioner_id == practitioner_id)
     ).scalar_one_or_none()
-    if user is None or not user.is_active or Role.EXPERT not in user.role_names:
+    if user is None or not user.is_active or role not in user.role_names:
         return None
     return user
 
@@ -308,14 +336,17 @@ def accept(
             N_("The lead is one of the assigned experts."), code="lead_not_assigned", field="lead"
         )
     users: dict[int, User] = {}
+    # An imaging read is assigned to radiologists of the reading centre (ADR 0017).
+    read = c.kind == wf.IMAGING_READ
     for index, pid in enumerate(data.experts):
         expert = session.get(Practitioner, pid)
-        user = _expert_user(session, pid) if expert is not None else None
+        role = Role.RADIOLOGIST if read else Role.EXPERT
+        user = _expert_user(session, pid, role) if expert is not None else None
         if (
             expert is None
             or user is None
             or not expert.is_active
-            or not expert.is_expert
+            or not (expert.is_expert or read)
             or expert.institution_id != c.target_institution_id
         ):
             raise Invalid(
@@ -423,7 +454,7 @@ def _guard(session: Session, c: Consultation) -> wf.GuardContext:
         )
         .where(ConsultationOpinion.consultation_id == c.id)
     ).scalar_one()
-    return wf.GuardContext(mode=c.mode, experts=experts, opinions=opinions)
+    return wf.GuardContext(mode=c.mode, experts=experts, opinions=opinions, kind=c.kind)
 
 
 guard_context = _guard

@@ -25,6 +25,7 @@ from xietong.records.kinds import KIND_LABELS, RecordKind, code_label
 from xietong.web.deps import DbSession, PagePrincipal, services
 from xietong.web.pages.forms import locale_of
 from xietong.web.pages.patients_common import CLINICAL_ROLES, break_glass_page, render_private
+from xietong.web.pages.reads import chart_reads
 from xietong.web.pages.referrals import chart_referrals
 
 router = APIRouter(include_in_schema=False)
@@ -182,6 +183,8 @@ def chart_page(
         "record_kinds": [(k.value, translate(locale, KIND_LABELS[k.value])) for k in RecordKind],
         # The patient's referrals the user takes part in (the referral service decides).
         "referrals": chart_referrals(request, session, principal, patient_id),
+        # The patient's imaging reads the user takes part in, with their final reports.
+        "reads": chart_reads(session, principal, patient_id),
         "shows_referrals": bool(principal.roles & CLINICAL_ROLES),
         "error": translate(locale, error.message, **error.params) if error else None,
         "error_code": error.code if error else None,

@@ -72,6 +72,7 @@ STATE_LABELS = {
     "accepted": N_("Accepted"),
     "scheduled": N_("Scheduled"),
     "in_progress": N_("In progress"),
+    "preliminary": N_("Preliminary report"),
     "report_signed": N_("Report signed"),
     "completed": N_("Completed"),
     "rejected": N_("Rejected"),
@@ -93,6 +94,11 @@ ACTION_LABELS = {
     "sign": N_("Sign the report"),
     "amend": N_("Amend the report"),
     "complete": N_("Complete and rate"),
+    # An imaging read's steps (its page offers them; the conversation names them).
+    "sign_preliminary": N_("Sign as preliminary"),
+    "finalise": N_("Make final"),
+    "countersign": N_("Countersign (final)"),
+    "amend_read": N_("Amend the final report"),
 }
 MISSING_LABELS = {
     "outside_hours": N_("outside their hours"),
@@ -126,6 +132,8 @@ Action = Literal[
     "amend",
     "complete",
 ]
+# Steps of an imaging read that its read page offers (with radiologists to assign).
+READ_PAGE = frozenset({"accept", "start"})
 ACTIONS = frozenset(Action.__args__)  # type: ignore[attr-defined]
 LIST_LIMIT = 100
 TIMELINE_LIMIT = 100  # the timeline's largest page
@@ -186,6 +194,8 @@ def _available(opened: svc.Opened) -> list[str]:
     for t in wf.TRANSITIONS:
         if t.source != c.state or not (t.roles & opened.roles) or t.action == "expire":
             continue
+        if t.action in wf.READ_ACTIONS or (c.kind == wf.IMAGING_READ and t.action in READ_PAGE):
+            continue  # an imaging read's own steps are on its read page
         if t.action == "schedule" and c.mode != "live":
             continue
         if t.action == "start" and c.state == "accepted" and c.mode != "async":
