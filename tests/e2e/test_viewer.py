@@ -53,6 +53,15 @@ def state(page: Page) -> dict[str, Any]:
     return data
 
 
+def until(page: Page, condition: str) -> None:
+    """Wait until ``condition`` holds of the viewer's state (``d``, numbers as numbers)."""
+    page.wait_for_function(
+        "() => { const d = Object.fromEntries(Object.entries("
+        "document.getElementById('viewer').dataset).map(([k, v]) => [k, Number(v)]));"
+        f" return {condition}; }}"
+    )
+
+
 def wait_loaded(page: Page) -> None:
     expect(page.locator("#viewer")).to_have_attribute("data-loaded", str(SLICES))
 
@@ -112,12 +121,10 @@ def test_open_scroll_window_mpr_measure(
     page.locator('.viewer-modes button[data-mode="wl"]').click()
     expect(viewer).to_have_attribute("data-mode", "wl")
     drag(page, axial, 80, 40)
+    until(page, "d.ww > 400 && d.wc > 40")  # dragged right: wider; down: a higher level
     s = state(page)
-    assert int(s["ww"]) > 400, s  # dragged right: wider
-    assert int(s["wc"]) > 40, s  # dragged down: a higher level
-    before = (s["wc"], s["ww"])
-    drag(page, axial, -50, -30, button="right")
-    assert (state(page)["wc"], state(page)["ww"]) != before
+    drag(page, axial, -50, -30, button="right")  # a right drag windows in any mode
+    until(page, f"d.wc < {s['wc']} && d.ww < {s['ww']}")
     page.locator("#viewer-preset").select_option("-600,1500")  # lung
     expect(viewer).to_have_attribute("data-wc", "-600")
     expect(viewer).to_have_attribute("data-ww", "1500")
@@ -132,7 +139,7 @@ def test_open_scroll_window_mpr_measure(
     page.keyboard.down("Control")
     page.mouse.wheel(0, -200)
     page.keyboard.up("Control")
-    assert float(state(page)["zoom"]) > 1.5
+    until(page, "d.zoom > 1.5")
     page.locator("#viewer-reset").click()
     expect(viewer).to_have_attribute("data-invert", "false")
     expect(viewer).to_have_attribute("data-zoom", "1.000")
@@ -186,6 +193,10 @@ def test_open_scroll_window_mpr_measure(
     expect(row).to_contain_text("冯^体模")
     page.locator("#viewer-tags-filter").fill("Rescale")
     expect(page.locator("#viewer-tags tbody tr:visible")).to_have_count(3)
+    shown = viewer.get_attribute("data-tags-instance")
+    page.locator("#viewer-slider").fill("10")  # the open panel follows the image
+    expect(viewer).to_have_attribute("data-slice", "10")
+    expect(viewer).not_to_have_attribute("data-tags-instance", shown or "")
 
 
 def touch(cdp: CDPSession, kind: str, points: list[tuple[float, float]]) -> None:
@@ -225,7 +236,7 @@ def test_phone_scrolls_and_windows_by_touch(
     middle = centre(page, '[data-view="axial"] canvas')
 
     swipe(cdp, middle, 0, 90)  # one finger down: later slices
-    assert int(state(page)["slice"]) >= 70
+    until(page, "d.slice >= 70")
 
     # Chrome swallows a tap that follows a swipe at once (it takes it for the tap that
     # stops a fling); a person pauses longer than this anyway.
@@ -233,9 +244,7 @@ def test_phone_scrolls_and_windows_by_touch(
     tap(cdp, centre(page, '.viewer-modes button[data-mode="wl"]'))
     expect(viewer).to_have_attribute("data-mode", "wl")
     swipe(cdp, middle, 60, 40)
-    s = state(page)
-    assert int(s["ww"]) > 400, s  # dragged right: wider
-    assert int(s["wc"]) > 40, s  # dragged down: a higher level
+    until(page, "d.ww > 400 && d.wc > 40")  # dragged right: wider; down: a higher level
 
     # Two fingers apart: zoom in.
     a, b = (middle[0] - 40, middle[1]), (middle[0] + 40, middle[1])
@@ -243,7 +252,7 @@ def test_phone_scrolls_and_windows_by_touch(
     for step in range(1, 6):
         touch(cdp, "touchMove", [(a[0] - 12 * step, a[1]), (b[0] + 12 * step, b[1])])
     touch(cdp, "touchEnd", [])
-    assert float(state(page)["zoom"]) > 1.3
+    until(page, "d.zoom > 1.3")
     page.locator("#viewer-preset").select_option("400,1800")  # bone
     expect(viewer).to_have_attribute("data-wc", "400")
     wait_loaded(page)

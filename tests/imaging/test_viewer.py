@@ -182,6 +182,7 @@ def test_frames_thumbnail_tags_and_page(world: World, signed_in: TestClient) -> 
     assert by_keyword["PatientName"]["value"] == "测试^体模"
     assert by_keyword["TransferSyntaxUID"]["tag"] == "(0002,0010)"
     assert "PixelData" not in by_keyword
+    assert by_keyword["ImageType"]["value"] == "DERIVED\\SECONDARY\\AXIAL"
     page = signed_in.get(f"/imaging/studies/{study.id}/view")
     assert page.status_code == 200
     assert f'data-manifest="/imaging/studies/{study.id}/manifest.json"' in page.text

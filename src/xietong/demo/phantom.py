@@ -65,7 +65,7 @@ def _slice_hu(
     hu[_ellipse(x, y, 0, 10, 155, 110)] = SOFT
     chest = max(0.0, (t - 0.45) / 0.55)  # the thorax from 45 % of the height up
     if chest > 0:
-        lung_r = 70 * np.sqrt(min(1.0, chest * 1.6)) * (1 - 0.35 * max(0.0, chest - 0.8) / 0.2)
+        lung_r = 70 * np.sqrt(min(1.0, chest * 1.6)) * (1 - 0.6 * max(0.0, chest - 0.7) / 0.3)
         hu[_ellipse(x, y, -72, 0, lung_r, lung_r * 1.25)] = LUNG
         hu[_ellipse(x, y, 72, 0, lung_r, lung_r * 1.25)] = LUNG
         if 0.15 < chest < 0.6:  # the heart between the lungs, contrast in its chambers

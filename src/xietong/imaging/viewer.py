@@ -407,7 +407,10 @@ def _text(elem: Any) -> str:
     if elem.VR in BINARY_VRS:
         size = len(elem.value) if elem.value is not None else 0
         return f"<{size} bytes>"
-    text = str(elem.value) if elem.value is not None else ""
+    if isinstance(elem.value, MultiValue):
+        text = "\\".join(str(v) for v in elem.value)  # DICOM's own separator
+    else:
+        text = str(elem.value) if elem.value is not None else ""
     return text if len(text) <= MAX_TAG_TEXT else text[: MAX_TAG_TEXT - 1] + "…"
 
 

@@ -63,6 +63,17 @@ function publish() {
   d.zoom = views.axial.zoom.toFixed(3);
   const slider = document.getElementById("viewer-slider");
   slider.value = String(state.index);
+  followTags();
+}
+
+// An open tag panel follows the current image, once scrolling pauses.
+let tagsTimer = null;
+function followTags() {
+  const slice = state.volume && state.volume.series.slices[state.index];
+  if (!slice || document.getElementById("viewer-tags").hidden) return;
+  if (root.dataset.tagsInstance === String(slice.instance)) return;
+  clearTimeout(tagsTimer);
+  tagsTimer = setTimeout(loadTags, 250);
 }
 
 function isMonochrome1() {
@@ -308,27 +319,41 @@ function toggleCine() {
 function attach(view) {
   const pointers = new Map();
   let drag = null;
+  let wheelRest = 0;
 
   view.canvas.addEventListener("contextmenu", (e) => e.preventDefault());
   view.canvas.addEventListener(
     "wheel",
     (e) => {
-      if (!view.plane) return;
+      if (!state.volume) return;
       e.preventDefault();
       state.active = view.name;
       if (e.ctrlKey || e.metaKey) {
         view.zoom = Math.max(0.2, Math.min(20, view.zoom * Math.exp(-e.deltaY / 300)));
         paint(view.name);
         publish();
-      } else if (e.deltaY) {
-        scroll(view.name, e.deltaY > 0 ? 1 : -1);
+        return;
+      }
+      // A mouse notch (about 100 px) is one slice, notches the browser coalesced are
+      // several; a touchpad's small deltas add up to one.
+      const delta = e.deltaMode === 1 ? e.deltaY * 33 : e.deltaY;
+      if (Math.abs(delta) >= 50) {
+        wheelRest = 0;
+        scroll(view.name, Math.sign(delta) * Math.max(1, Math.round(Math.abs(delta) / 100)));
+      } else {
+        wheelRest += delta;
+        if (Math.abs(wheelRest) >= 50) {
+          scroll(view.name, Math.sign(wheelRest));
+          wheelRest = 0;
+        }
       }
     },
     { passive: false },
   );
 
   view.canvas.addEventListener("pointerdown", (e) => {
-    if (!view.plane) return;
+    // Scrolling and windowing work while the current slice is still loading.
+    if (!state.volume) return;
     e.preventDefault();
     state.active = view.name;
     view.canvas.setPointerCapture(e.pointerId);
@@ -340,7 +365,8 @@ function attach(view) {
       drag = { kind: "pinch", distance: Math.hypot(a[0] - b[0], a[1] - b[1]), mid: [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2], zoom: view.zoom, panX: view.panX, panY: view.panY };
       return;
     }
-    const mode = e.button === 2 ? "wl" : e.button === 1 ? "pan" : state.mode;
+    let mode = e.button === 2 ? "wl" : e.button === 1 ? "pan" : state.mode;
+    if (!view.plane && (mode === "length" || mode === "angle")) mode = "none"; // nothing to measure
     drag = { kind: mode, x: e.clientX, y: e.clientY, acc: 0, center: state.center, width: state.width, zoom: view.zoom, panX: view.panX, panY: view.panY };
     if (mode === "length") {
       const p = toImage(view, e);
