@@ -187,6 +187,9 @@ def test_frames_thumbnail_tags_and_page(world: World, signed_in: TestClient) -> 
     assert page.status_code == 200
     assert f'data-manifest="/imaging/studies/{study.id}/manifest.json"' in page.text
     assert 'src="/static/viewer/viewer.js"' in page.text
+    from_read = signed_in.get(f"/imaging/studies/{study.id}/view?read=7")
+    assert 'href="/reads/7"' in from_read.text
+    assert signed_in.get(f"/imaging/studies/{study.id}/view?read=x").status_code == 422
     chart = signed_in.get(f"/patients/{world.patient.id}/chart")
     assert chart.status_code == 200
     # The phantom's PatientID is the registered patient's MRN: the study is in the chart.

@@ -53,7 +53,11 @@ def _cached(request: Request, etag: str, body: bytes, media_type: str, **headers
 
 @router.get("/imaging/studies/{study_id}/view", response_class=HTMLResponse)
 def view_page(
-    request: Request, session: DbSession, principal: PagePrincipal, study_id: Id
+    request: Request,
+    session: DbSession,
+    principal: PagePrincipal,
+    study_id: Id,
+    read: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
 ) -> Response:
     study = imaging.open_study_id(session, principal, study_id, "imaging.viewer.view").study
     others = (
@@ -65,6 +69,8 @@ def view_page(
         "study": study,
         "others": others,
         "presets": PRESETS,
+        # Opened from an imaging read: a way back to it (the read page checks its access).
+        "read_id": read,
         "manifest_url": f"/imaging/studies/{study.id}/manifest.json",
     }
     return render_private(request, "imaging/viewer.html", context)
