@@ -30,7 +30,7 @@ from xietong.patients.schemas import IdentifierIn, PatientIn
 
 VIEWER = Account("e2e.viewer", "冯影像", Role.RADIOLOGIST)
 SLICES = 120
-MRN = "E2E-CT-0001"
+MRN = "E2E-CT-0120"  # not the read test's patient (seed_reads)
 
 
 def seed(session: Session) -> dict[str, int]:
