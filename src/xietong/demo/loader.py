@@ -24,11 +24,13 @@ from xietong.config import ReferralSettings, SecuritySettings, Settings
 from xietong.core.db import make_engine, make_session_factory, session_scope
 from xietong.core.errors import N_, Invalid
 from xietong.core.pii import PiiProtector
+from xietong.core.storage import BlobStore, LocalBlobStore
 from xietong.demo.accounts import DEMO_PASSWORD, AccountRow, create_accounts
 from xietong.demo.bulk import NoProgress, insert_departments, insert_institutions, insert_links
 from xietong.demo.bulk import Progress as ProgressSink
 from xietong.demo.charts import add_demo_charts
 from xietong.demo.dicom_peers import add_demo_peers
+from xietong.demo.imaging import add_demo_imaging
 from xietong.demo.plan import RegionIndex, plan_network
 from xietong.demo.reads import add_demo_reads
 from xietong.demo.referrals import add_demo_referrals
@@ -59,11 +61,13 @@ def build_demo(
     seed: int = SEED,
     pii: PiiProtector | None = None,
     referral: ReferralSettings | None = None,
+    blobs: BlobStore | None = None,
 ) -> DemoReport:
     """Add the demo network, its accounts and the demo patients' charts to the session's
     transaction (flushes, never commits), with the receiving hospitals' slots (``referral``
-    sets their horizon). ``pii`` encrypts the patients' identifiers: the
-    app's, built from the same settings (by default from ``policy``)."""
+    sets their horizon) and, when ``blobs`` is given, a synthetic CT stored there. ``pii``
+    encrypts the patients' identifiers: the app's, built from the same settings (by
+    default from ``policy``)."""
     if scale not in SCALES:
         raise Invalid(N_("This value is not one of the allowed choices."), field="scale")
     started = time.perf_counter()
@@ -99,6 +103,11 @@ def build_demo(
     sink.start("referrals", 1)
     report.counts.update(add_demo_referrals(session, protector, referral))
     sink.advance(1)
+    # The CT first: the demo read is made for a county study when one exists.
+    if blobs is not None:
+        sink.start("imaging", 1)
+        report.counts.update(add_demo_imaging(session, blobs, protector))
+        sink.advance(1)
     sink.start("reads", 1)
     report.counts.update(add_demo_reads(session))
     sink.advance(1)
@@ -155,6 +164,7 @@ def load_demo(
                     progress=RichProgress(bar),
                     pii=PiiProtector(settings.security.pii_key, settings.security.pii_cipher),
                     referral=settings.referral,
+                    blobs=LocalBlobStore(settings.blob_root),
                 )
     finally:
         engine.dispose()

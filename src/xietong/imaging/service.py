@@ -347,20 +347,39 @@ def open_study(
             basis = _basis(session, principal, study)
             if basis is None:
                 continue
-            audit.record(
-                session,
-                principal,
-                action,
-                object_kind=ITEM_KIND,
-                object_id=study.id,
-                detail={
-                    "study_uid": study.study_uid,
-                    "patient_id": study.patient_id,
-                    "basis": list(basis),
-                },
-            )
-            return OpenedStudy(study, basis)
+            return _opened(session, principal, study, basis, action)
     raise deny_not_found(session, principal, action, ITEM_KIND, study_uid[:64])
+
+
+def open_study_id(
+    session: Session, principal: Principal, study_id: int, action: str = "imaging.study.read"
+) -> OpenedStudy:
+    """The study row with this id, if the principal may read it; 404 otherwise. Both
+    audited (the viewer's pages name a row, not a UID that two senders may share)."""
+    require_reader(session, principal, action)
+    study = session.get(ImagingStudy, study_id)
+    basis = _basis(session, principal, study) if study is not None else None
+    if study is None or basis is None:
+        raise deny_not_found(session, principal, action, ITEM_KIND, study_id)
+    return _opened(session, principal, study, basis, action)
+
+
+def _opened(
+    session: Session,
+    principal: Principal,
+    study: ImagingStudy,
+    basis: tuple[str, ...],
+    action: str,
+) -> OpenedStudy:
+    audit.record(
+        session,
+        principal,
+        action,
+        object_kind=ITEM_KIND,
+        object_id=study.id,
+        detail={"study_uid": study.study_uid, "patient_id": study.patient_id, "basis": list(basis)},
+    )
+    return OpenedStudy(study, basis)
 
 
 def readable_clause(principal: Principal) -> ColumnElement[bool]:

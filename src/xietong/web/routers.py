@@ -16,6 +16,7 @@ from xietong.web.pages import dicom_peers as dicom_peer_pages
 from xietong.web.pages import directory as directory_pages
 from xietong.web.pages import documents as document_pages
 from xietong.web.pages import home as home_pages
+from xietong.web.pages import imaging_viewer as imaging_viewer_pages
 from xietong.web.pages import notifications as notification_pages
 from xietong.web.pages import patients as patient_pages
 from xietong.web.pages import reads as read_pages
@@ -96,3 +97,4 @@ def include_routers(app: FastAPI) -> None:
     # The forms first: /referrals/{id}/down/new is not an action of /referrals/{id}/{action}.
     app.include_router(referral_form_pages.router)
     app.include_router(referral_pages.router)
+    app.include_router(imaging_viewer_pages.router)

@@ -24,6 +24,7 @@ from xietong.records import service as records
 from xietong.records.kinds import KIND_LABELS, RecordKind, code_label
 from xietong.web.deps import DbSession, PagePrincipal, services
 from xietong.web.pages.forms import locale_of
+from xietong.web.pages.imaging_viewer import chart_studies
 from xietong.web.pages.patients_common import CLINICAL_ROLES, break_glass_page, render_private
 from xietong.web.pages.reads import chart_reads
 from xietong.web.pages.referrals import chart_referrals
@@ -186,6 +187,8 @@ def chart_page(
         # The patient's imaging reads the user takes part in, with their final reports.
         "reads": chart_reads(session, principal, patient_id),
         "shows_referrals": bool(principal.roles & CLINICAL_ROLES),
+        # The patient's imaging studies the user may read (the imaging service decides).
+        "studies": chart_studies(session, principal, patient_id),
         "error": translate(locale, error.message, **error.params) if error else None,
         "error_code": error.code if error else None,
         "field": error.field if error else None,
