@@ -32,6 +32,8 @@ JUNIOR = ("e2e.radiologist", "韩阅片", "attending_physician")
 SENIOR = ("e2e.senior", "蒋主任", "chief_physician")
 READ_PATIENT = "褚影像"
 READ_MRN = "E2E-CT-0001"
+# Enough slices for the coronal and sagittal planes of MPR to be more than a strip.
+SLICES = 16
 
 
 def _principal(user: User) -> Principal:
@@ -97,7 +99,7 @@ def seed_reads(
         ),
     ).patient
     study = None
-    for data in ct_slices(READ_MRN, count=8, size=128):
+    for data in ct_slices(READ_MRN, count=SLICES, size=128):
         study = ingest(
             session, blobs, pii, data, sender_institution_id=county.id, actor=applicant
         ).study

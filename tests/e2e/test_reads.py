@@ -1,8 +1,9 @@
 """An imaging read in the browser: the junior radiologist opens the read from the
 worklist, starts it, fills the report from the CT chest template and signs it as
 preliminary; the senior radiologist countersigns it (final); the county doctor sees the
-final report on the read and in the patient's chart. (The viewer's own walk, scroll,
-window/level and MPR, is tests/e2e/test_viewer.py; the lead joins the two.)"""
+final report on the read and in the patient's chart. Before reporting, the radiologist opens
+the shared study in the viewer from the read, scrolls it, changes the window and opens MPR
+(the viewer's full walk is tests/e2e/test_viewer.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.helpers import Browsing, sign_in
 from tests.e2e.seed import PASSWORD, Account
-from tests.e2e.seed_reads import JUNIOR, READ_DOCTOR, READ_PATIENT, SENIOR
+from tests.e2e.seed_reads import JUNIOR, READ_DOCTOR, READ_PATIENT, SENIOR, SLICES
+from tests.e2e.viewer_steps import LIT, centre, drag, until
 from xietong.identity.roles import Role
 
 pytestmark = pytest.mark.browser
@@ -27,6 +29,35 @@ IMPRESSION = "右肺上叶结节，约8mm，建议3个月后复查胸部CT。"
 def _act(page: Page, action: str) -> None:
     page.locator(f"#form-{action} button[type=submit]").click()
     expect(page).to_have_url(re.compile(r"/reads/\d+$"))
+
+
+def _look_at_the_study(page: Page, read_id: str) -> None:
+    """From the read to the viewer: scroll, window/level, MPR; then back to the read."""
+    page.locator("a.open-viewer").first.click()
+    viewer = page.locator("#viewer")
+    expect(viewer).to_have_attribute("data-ready", "true")
+    expect(viewer).to_have_attribute("data-loaded", str(SLICES))
+    first = int(viewer.get_attribute("data-slice") or "0")
+    axial = centre(page, '[data-view="axial"] canvas')
+    page.mouse.move(*axial)
+    page.mouse.wheel(0, 120)
+    expect(viewer).to_have_attribute("data-slice", str(first + 1))
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowUp")
+    expect(viewer).to_have_attribute("data-slice", str(first - 1))
+    page.locator('.viewer-modes button[data-mode="wl"]').click()
+    drag(page, axial, 80, 40)
+    until(page, "d.ww > 400 && d.wc > 40")
+    page.locator("#viewer-preset").select_option("-600,1500")  # lung
+    expect(viewer).to_have_attribute("data-wc", "-600")
+    expect(viewer).to_have_attribute("data-ww", "1500")
+    page.locator("#viewer-layout").click()
+    expect(viewer).to_have_attribute("data-layout", "mpr")
+    for view in ("coronal", "sagittal"):
+        expect(page.locator(f'[data-view="{view}"] canvas')).to_be_visible()
+        assert page.evaluate(LIT, f'[data-view="{view}"] canvas') > 0.05, view
+    page.locator(f'.breadcrumbs a[href="/reads/{read_id}"]').click()
+    expect(page).to_have_url(re.compile(rf"/reads/{read_id}$"))
 
 
 def test_a_read_is_reported_countersigned_and_returned(browsing: Browsing) -> None:
@@ -44,6 +75,7 @@ def test_a_read_is_reported_countersigned_and_returned(browsing: Browsing) -> No
         "href", re.compile(rf"^/imaging/studies/\d+/view\?read={read_id}$")
     )
     _act(radiologist, "start")
+    _look_at_the_study(radiologist, read_id)
     radiologist.select_option("#template-picker", "ct_chest")
     radiologist.locator("#use-template").click()
     expect(radiologist).to_have_url(re.compile(r"template=ct_chest"))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from typing import Any
 
 import pytest
 from playwright.sync_api import CDPSession, Page, expect
@@ -16,19 +15,12 @@ from playwright.sync_api import CDPSession, Page, expect
 from tests.e2e.conftest import _server_env
 from tests.e2e.helpers import ROOT, Browsing, LiveServer, horizontal_overflow, sign_in
 from tests.e2e.seed_viewer import SLICES, VIEWER
+from tests.e2e.viewer_steps import LIT, centre, drag, state, until
 
 pytestmark = pytest.mark.browser
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 FIRST_IMAGE_MS = 1000
-# Non-black pixels of a canvas (a fraction of all): a drawn CT plane has plenty.
-LIT = """(selector) => {
-  const c = document.querySelector(selector);
-  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  let lit = 0;
-  for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] > 30) lit += 1;
-  return lit / (c.width * c.height);
-}"""
 
 
 @pytest.fixture(scope="module")
@@ -48,38 +40,8 @@ def study(live_server: LiveServer) -> dict[str, int]:
     return ids
 
 
-def state(page: Page) -> dict[str, Any]:
-    data: dict[str, Any] = page.evaluate("() => ({...document.getElementById('viewer').dataset})")
-    return data
-
-
-def until(page: Page, condition: str) -> None:
-    """Wait until ``condition`` holds of the viewer's state (``d``, numbers as numbers)."""
-    page.wait_for_function(
-        "() => { const d = Object.fromEntries(Object.entries("
-        "document.getElementById('viewer').dataset).map(([k, v]) => [k, Number(v)]));"
-        f" return {condition}; }}"
-    )
-
-
 def wait_loaded(page: Page) -> None:
     expect(page.locator("#viewer")).to_have_attribute("data-loaded", str(SLICES))
-
-
-def centre(page: Page, selector: str) -> tuple[float, float]:
-    box = page.locator(selector).bounding_box()
-    assert box is not None
-    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-
-
-def drag(
-    page: Page, start: tuple[float, float], dx: float, dy: float, button: Any = "left"
-) -> None:
-    page.mouse.move(*start)
-    page.mouse.down(button=button)
-    page.mouse.move(start[0] + dx / 2, start[1] + dy / 2, steps=4)
-    page.mouse.move(start[0] + dx, start[1] + dy, steps=4)
-    page.mouse.up(button=button)
 
 
 def test_open_scroll_window_mpr_measure(
