@@ -30,6 +30,7 @@ from xietong.web.routes import dicomweb as dicomweb_routes
 from xietong.web.routes import directory as directory_routes
 from xietong.web.routes import documents as document_routes
 from xietong.web.routes import health
+from xietong.web.routes import imaging_uploads as imaging_upload_routes
 from xietong.web.routes import notifications as notification_routes
 from xietong.web.routes import patients as patients_routes
 from xietong.web.routes import records as records_routes
@@ -43,6 +44,7 @@ UPLOAD_PATHS: tuple[str, ...] = (
     *consultation_message_routes.UPLOAD_PATHS,
     *consultation_message_pages.UPLOAD_PATHS,
     *dicomweb_routes.UPLOAD_PATHS,
+    *imaging_upload_routes.UPLOAD_PATHS,
 )
 
 
@@ -61,6 +63,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(referral_routes.router)
     app.include_router(slot_routes.router)
     app.include_router(dicomweb_routes.router)
+    app.include_router(imaging_upload_routes.router)
     app.include_router(auth_pages.router)
     app.include_router(home_pages.router)
     app.include_router(account_pages.router)
