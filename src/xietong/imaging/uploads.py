@@ -167,7 +167,7 @@ def _display_name(name: str) -> str:
     return strip_control_characters(name.replace("\\", "/"), "").strip()[:255] or "-"
 
 
-def _require_uploader(session: Session, actor: Principal, action: str) -> int:
+def require_uploader(session: Session, actor: Principal, action: str) -> int:
     """The same rule as STOW-RS: a clinical role, storing for the actor's institution."""
     require_roles(session, actor, imaging.STORE_ROLES, action=action, object_kind=OBJECT_KIND)
     if actor.institution_id is None or actor.user_id is None:
@@ -187,7 +187,7 @@ def create(
     declared: Declared,
 ) -> tuple[ImagingUpload, bool]:
     """A new upload, or the earlier one with the same client request id (``created`` False)."""
-    institution_id = _require_uploader(session, actor, "imaging.upload.create")
+    institution_id = require_uploader(session, actor, "imaging.upload.create")
     if declared.size > settings.upload_max_bytes:
         raise PayloadTooLarge(
             N_("The file is too large: at most {limit} bytes can be uploaded."),
@@ -580,7 +580,7 @@ def complete(
     """Ingest a fully received upload. Commits: a claim, then each file with its item row,
     then the end. Finished or failed uploads are returned (or their failure raised) as they
     are; one that is being ingested by another request is a 409."""
-    _require_uploader(session, actor, "imaging.upload.complete")
+    require_uploader(session, actor, "imaging.upload.complete")
     upload = find(session, actor, public_id, "imaging.upload.complete", lock=True)
     if upload.status == COMPLETED:
         return upload

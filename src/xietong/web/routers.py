@@ -15,6 +15,7 @@ from xietong.web.pages import consultations as consultation_pages
 from xietong.web.pages import directory as directory_pages
 from xietong.web.pages import documents as document_pages
 from xietong.web.pages import home as home_pages
+from xietong.web.pages import imaging_upload as imaging_upload_pages
 from xietong.web.pages import notifications as notification_pages
 from xietong.web.pages import patients as patient_pages
 from xietong.web.pages import record_entry as record_entry_pages
@@ -88,6 +89,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(consultation_pages.router)
     app.include_router(consultation_forms.router)
     app.include_router(slot_pages.router)
+    app.include_router(imaging_upload_pages.router)
     # The forms first: /referrals/{id}/down/new is not an action of /referrals/{id}/{action}.
     app.include_router(referral_form_pages.router)
     app.include_router(referral_pages.router)

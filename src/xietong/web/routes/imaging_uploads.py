@@ -242,6 +242,9 @@ async def upload_chunk(
             field="Upload-Offset",
         )
     app = _services(request)
+    # Signing in opened a transaction (on SQLite, the write lock): end it before the chunk
+    # travels, which on a slow line takes long; append() opens the next one.
+    await run_in_threadpool(session.commit)
     data = await _read_chunk(request, app.settings.upload_chunk_max_bytes)
     upload = await run_in_threadpool(
         uploads.append,
