@@ -16,15 +16,17 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from tests import factories
-from tests.helpers import token_for
+from tests.helpers import page_login, token_for
 from tests.imaging.conftest import World, sample, with_attributes
 from xietong.access.models import AuditEvent
 from xietong.core import clock
 from xietong.identity.roles import Role
 from xietong.imaging.models import ImagingInstance
 from xietong.imaging.upload_models import ImagingUpload
+from xietong.imaging import uploads as uploads_module
 from xietong.imaging.uploads import expire, part_store
 
 API = "/api/v1/imaging/uploads"
@@ -455,3 +457,72 @@ def test_total_inflated_size_is_limited(
     answer = client.post(f"{API}/{created['id']}/complete", headers=auth)
     assert (answer.status_code, answer.json()["error"]["code"]) == (413, "zip_too_large")
     assert instances(world) == 0
+
+
+def test_completion_that_died_resumes_without_ingesting_twice(
+    world: World, client: TestClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ("CT_small.dcm", "JPEG2000.dcm", "SC_rgb_rle.dcm")
+    data = zipped([(n, sample(n)) for n in names])
+    created = declare(client, auth, data, kind="zip")
+    assert send(client, auth, created["id"], 0, data).status_code == 204
+    real = uploads_module.imaging.ingest
+    calls: list[int] = []
+
+    def dies_on_the_third(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 3:
+            raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(uploads_module.imaging, "ingest", dies_on_the_third)
+    died = client.post(f"{API}/{created['id']}/complete", headers=auth)
+    assert died.status_code == 500
+    assert instances(world) == 2  # the two acknowledged files are committed
+    monkeypatch.setattr(uploads_module.imaging, "ingest", real)
+    busy = client.post(f"{API}/{created['id']}/complete", headers=auth)
+    assert (busy.status_code, busy.json()["error"]["code"]) == (409, "upload_ingesting")
+    later = clock.now() + timedelta(minutes=11)
+    clock.set_clock(lambda: later)
+    done = client.post(f"{API}/{created['id']}/complete", headers=auth)
+    assert done.status_code == 200, done.text
+    assert [f["outcome"] for f in done.json()["files"]] == ["stored"] * 3
+    assert instances(world) == 3
+    stores = world.db.execute(
+        select(func.count(AuditEvent.id)).where(AuditEvent.action == "imaging.store")
+    ).scalar_one()
+    assert stores == 3
+
+
+def test_a_parser_failure_is_one_refused_file(
+    world: World, client: TestClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = uploads_module.imaging.ingest
+
+    def fails_on_jpeg2000(session: Any, blobs: Any, pii: Any, data: bytes, **kwargs: Any) -> Any:
+        if data == sample("JPEG2000.dcm"):
+            raise RecursionError("a pathological file")
+        return real(session, blobs, pii, data, **kwargs)
+
+    monkeypatch.setattr(uploads_module.imaging, "ingest", fails_on_jpeg2000)
+    data = zipped([(n, sample(n)) for n in ("CT_small.dcm", "JPEG2000.dcm")])
+    done = upload(client, auth, data, kind="zip")
+    assert [(f["outcome"], f["code"]) for f in done["files"]] == [
+        ("stored", None),
+        ("refused", "ingest_failed"),
+    ]
+
+
+def test_upload_page(world: World, client: TestClient) -> None:
+    page_login(client, world.technician.username)
+    page = client.get("/imaging/upload")
+    assert page.status_code == 200
+    assert 'id="upload-folder" webkitdirectory' in page.text
+    assert 'data-api="/api/v1/imaging/uploads"' in page.text
+    assert 'href="/imaging/upload"' in page.text  # in the menu
+    learner = factories.user(world.db, Role.LEARNER, institution=world.county)
+    world.db.commit()
+    client.cookies.clear()
+    page_login(client, learner.username)
+    assert client.get("/imaging/upload").status_code == 403
+    assert 'href="/imaging/upload"' not in client.get("/").text

@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from xietong.access import audit
@@ -730,6 +730,18 @@ def _store_one(
             if error.status in (401, 403):
                 raise
             _describe(item, "refused", error.code, error.message, error.params)
+        except SQLAlchemyError:
+            raise  # the database failed, not the file: the completion stops and resumes later
+        except Exception:
+            # A parser bug on one odd file must not block every retry of the whole upload.
+            log.exception("ingest of upload %s entry %s failed", upload.id, entry.position)
+            _describe(
+                item,
+                "refused",
+                "ingest_failed",
+                N_("The file could not be read; it has been logged."),
+                {},
+            )
         else:
             item.outcome = "stored" if result.created else "already_stored"
             item.study_id = result.study.id
