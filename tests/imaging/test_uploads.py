@@ -24,9 +24,9 @@ from tests.imaging.conftest import World, sample, with_attributes
 from xietong.access.models import AuditEvent
 from xietong.core import clock
 from xietong.identity.roles import Role
+from xietong.imaging import uploads as uploads_module
 from xietong.imaging.models import ImagingInstance
 from xietong.imaging.upload_models import ImagingUpload
-from xietong.imaging import uploads as uploads_module
 from xietong.imaging.uploads import expire, part_store
 
 API = "/api/v1/imaging/uploads"
