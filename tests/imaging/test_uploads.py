@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import stat
 import zipfile
 from collections.abc import Callable
@@ -17,11 +18,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
+from typer.testing import CliRunner
 
 from tests import factories
 from tests.helpers import page_login, token_for
 from tests.imaging.conftest import World, sample, with_attributes
 from xietong.access.models import AuditEvent
+from xietong.cli import app as cli_app
+from xietong.cli import run_migrations
+from xietong.config import DatabaseSettings, Settings
 from xietong.core import clock
 from xietong.identity.roles import Role
 from xietong.imaging import uploads as uploads_module
@@ -526,3 +531,20 @@ def test_upload_page(world: World, client: TestClient) -> None:
     page_login(client, learner.username)
     assert client.get("/imaging/upload").status_code == 403
     assert 'href="/imaging/upload"' not in client.get("/").text
+
+
+def test_the_cli_job_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`xietong jobs uploads` against a migrated database of its own."""
+    url = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
+    monkeypatch.setenv("XIETONG_DATABASE_URL", url)
+    monkeypatch.setenv("XIETONG_DATA_DIR", str(tmp_path))
+    run_migrations(Settings(data_dir=tmp_path, database=DatabaseSettings(url=url)))
+    stray = tmp_path / "imaging-uploads" / ("a" * 32 + ".part")
+    stray.parent.mkdir()
+    stray.write_bytes(b"x")
+    old = stray.stat().st_mtime - 2 * 3600
+    os.utime(stray, (old, old))
+    result = CliRunner().invoke(cli_app, ["jobs", "uploads"])
+    assert result.exit_code == 0, result.output
+    assert "uploads expired 0; partial files deleted 1" in result.output
+    assert not stray.exists()

@@ -29,12 +29,11 @@ import logging
 import os
 import re
 import secrets
-import stat
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import func, select
@@ -57,17 +56,23 @@ from xietong.core.errors import (
 )
 from xietong.core.pii import PiiProtector
 from xietong.core.storage import BlobStore
-from xietong.core.validation import strip_control_characters
 from xietong.imaging import service as imaging
 from xietong.imaging.models import ImagingStudy
+from xietong.imaging.upload_files import (
+    FIELD,
+    Entry,
+    Refusal,
+    display_name,
+    read_entry,
+    skip_reason,
+    zip_entries,
+)
 from xietong.imaging.upload_models import ImagingUpload, ImagingUploadItem
 
 log = logging.getLogger("xietong.imaging.uploads")
 
 OBJECT_KIND = "imaging_upload"
-FIELD = "upload"
 Kind = Literal["dicom", "zip"]
-Outcome = Literal["stored", "already_stored", "refused", "skipped"]
 RECEIVING, INGESTING, COMPLETED, FAILED = "receiving", "ingesting", "completed", "failed"
 EXPIRED, CANCELLED = "expired", "cancelled"
 GONE = (EXPIRED, CANCELLED)
@@ -76,18 +81,6 @@ INGEST_LEASE = timedelta(minutes=10)
 # Partial files younger than this without a row may belong to a create still in flight.
 ORPHAN_GRACE = timedelta(hours=1)
 READ_BLOCK = 1024 * 1024
-DICOMDIR_CLASS = b"1.2.840.10008.1.3.10"
-# Leading bytes of archives that a zip of DICOM files has no business carrying.
-_ARCHIVE_MAGIC = (
-    b"PK\x03\x04",
-    b"PK\x05\x06",
-    b"PK\x07\x08",
-    b"\x1f\x8b",
-    b"7z\xbc\xaf",
-    b"Rar!",
-    b"BZh",
-)
-_DRIVE = re.compile(r"^[A-Za-z]:")
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 PUBLIC_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -162,11 +155,6 @@ class Declared:
     client_request_id: str | None = None
 
 
-def _display_name(name: str) -> str:
-    """The client's name as shown: no control characters, at most 255 characters."""
-    return strip_control_characters(name.replace("\\", "/"), "").strip()[:255] or "-"
-
-
 def require_uploader(session: Session, actor: Principal, action: str) -> int:
     """The same rule as STOW-RS: a clinical role, storing for the actor's institution."""
     require_roles(session, actor, imaging.STORE_ROLES, action=action, object_kind=OBJECT_KIND)
@@ -195,7 +183,7 @@ def create(
             field="size",
             params={"limit": settings.upload_max_bytes},
         )
-    name = _display_name(declared.file_name)
+    name = display_name(declared.file_name)
     if declared.client_request_id:
         earlier = _by_request(session, actor, declared.client_request_id)
         if earlier is not None:
@@ -412,155 +400,6 @@ def cancel(session: Session, actor: Principal, parts: PartStore, public_id: str)
     parts.delete(upload.storage_name)
 
 
-# Completing: reading the files ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Entry:
-    position: int
-    name: str
-    info: zipfile.ZipInfo | None  # None: the upload is this one file
-
-
-def _hostile(message: str, code: str, name: str = "") -> Invalid:
-    return Invalid(message, code=code, field=FIELD, params={"name": _display_name(name)[:120]})
-
-
-def _check_name(raw: str) -> None:
-    name = raw.replace("\\", "/")
-    parts = PurePosixPath(name).parts
-    if "\x00" in name or name.startswith("/") or _DRIVE.match(name) or ".." in parts:
-        raise _hostile(
-            N_("The zip holds an entry with an unsafe name ({name}); nothing was stored."),
-            "zip_unsafe_name",
-            raw,
-        )
-
-
-def _is_symlink(info: zipfile.ZipInfo) -> bool:
-    mode = info.external_attr >> 16
-    return info.create_system == 3 and stat.S_ISLNK(mode)  # 3: made on Unix
-
-
-def zip_entries(zf: zipfile.ZipFile, settings: ImagingSettings) -> list[Entry]:
-    """The files of the zip to ingest, after checking the zip as a whole; raises 422/413."""
-    infos = zf.infolist()
-    if len(infos) > settings.upload_zip_max_entries:
-        raise Invalid(
-            N_("The zip holds more than {limit} entries; nothing was stored."),
-            code="zip_too_many_entries",
-            field=FIELD,
-            params={"limit": settings.upload_zip_max_entries},
-        )
-    total = 0
-    entries: list[Entry] = []
-    for position, info in enumerate(infos):
-        _check_name(info.filename)
-        if _is_symlink(info):
-            raise _hostile(
-                N_("The zip holds a symbolic link ({name}); nothing was stored."),
-                "zip_symlink",
-                info.filename,
-            )
-        if info.is_dir():
-            continue
-        total += info.file_size
-        if total > settings.upload_zip_max_uncompressed_bytes:
-            raise PayloadTooLarge(
-                N_("The zip inflates to more than {limit} bytes; nothing was stored."),
-                code="zip_too_large",
-                field=FIELD,
-                params={"limit": settings.upload_zip_max_uncompressed_bytes},
-            )
-        if info.file_size > settings.upload_zip_max_ratio * max(info.compress_size, 1):
-            raise _hostile(
-                N_(
-                    "The zip entry {name} is compressed suspiciously well (a zip bomb?); "
-                    "nothing was stored."
-                ),
-                "zip_bomb",
-                info.filename,
-            )
-        if _is_archive(zf, info):
-            raise _hostile(
-                N_(
-                    "The zip holds another archive ({name}); unpack it and upload the files; "
-                    "nothing was stored."
-                ),
-                "zip_nested",
-                info.filename,
-            )
-        entries.append(Entry(position, _display_name(info.filename), info))
-    return entries
-
-
-def _is_archive(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
-    if info.flag_bits & 0x1:
-        return False  # encrypted: refused on its own when read
-    try:
-        with zf.open(info) as handle:
-            head = handle.read(8)
-    except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, RuntimeError):
-        return False  # refused on its own when read
-    return head.startswith(_ARCHIVE_MAGIC)
-
-
-class _Refusal(Exception):
-    """A file of the upload that is reported, not ingested."""
-
-    def __init__(self, outcome: Outcome, code: str, message: str, params: dict[str, Any]):
-        super().__init__(code)
-        self.outcome = outcome
-        self.code = code
-        self.message = message
-        self.params = params
-
-
-def _read_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int) -> bytes:
-    if info.flag_bits & 0x1:
-        raise _Refusal(
-            "refused", "zip_entry_encrypted", N_("The file is encrypted in the zip."), {}
-        )
-    if info.file_size > max_bytes:
-        raise _Refusal(
-            "refused",
-            "dicom_too_large",
-            N_("The file is too large: at most {limit} bytes are accepted."),
-            {"limit": max_bytes},
-        )
-    try:
-        with zf.open(info) as handle:
-            # The declared size bounds the read; inflating more fails its CRC below.
-            return handle.read(info.file_size + 1)
-    except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, RuntimeError) as exc:
-        log.info("unreadable zip entry: %s", exc)
-        raise _Refusal(
-            "refused",
-            "zip_entry_corrupt",
-            N_("The file is damaged in the zip or uses an unsupported compression."),
-            {},
-        ) from exc
-
-
-def _skip_reason(name: str, data: bytes) -> _Refusal | None:
-    """Files of a zip that are not instances to store, with the reason shown."""
-    if PurePosixPath(name).name.upper() == "DICOMDIR" or DICOMDIR_CLASS in data[128:512]:
-        return _Refusal(
-            "skipped",
-            "dicomdir",
-            N_("A DICOMDIR index, not an image; the files it lists are read from the zip."),
-            {},
-        )
-    if data[128:132] != b"DICM":
-        return _Refusal(
-            "skipped",
-            "not_dicom",
-            N_("Not a DICOM file (no DICM prefix after the preamble); skipped."),
-            {},
-        )
-    return None
-
-
 # Completing: ingesting -----------------------------------------------------------------------
 
 
@@ -665,7 +504,7 @@ def _ingest_file(
     if 0 in _done_positions(session, upload):
         return
     if upload.size > services.settings.max_instance_bytes:
-        outcome: _Refusal | bytes = _Refusal(
+        outcome: Refusal | bytes = Refusal(
             "refused",
             "dicom_too_large",
             N_("The file is too large: at most {limit} bytes are accepted."),
@@ -692,11 +531,11 @@ def _ingest_zip(
             if entry.position in done:
                 continue
             assert entry.info is not None  # noqa: S101 - zip entries carry their info
-            outcome: _Refusal | bytes
+            outcome: Refusal | bytes
             try:
-                data = _read_entry(zf, entry.info, services.settings.max_instance_bytes)
-                outcome = _skip_reason(entry.name, data) or data
-            except _Refusal as refusal:
+                data = read_entry(zf, entry.info, services.settings.max_instance_bytes)
+                outcome = skip_reason(entry.name, data) or data
+            except Refusal as refusal:
                 outcome = refusal
             _store_one(session, actor, services, upload, entry, outcome)
 
@@ -707,11 +546,11 @@ def _store_one(
     services: Services,
     upload: ImagingUpload,
     entry: Entry,
-    outcome: _Refusal | bytes,
+    outcome: Refusal | bytes,
 ) -> None:
     """Ingest one file in a savepoint and commit it together with its item row."""
     item = ImagingUploadItem(upload_id=upload.id, position=entry.position, name=entry.name)
-    if isinstance(outcome, _Refusal):
+    if isinstance(outcome, Refusal):
         _describe(item, outcome.outcome, outcome.code, outcome.message, outcome.params)
     else:
         try:
