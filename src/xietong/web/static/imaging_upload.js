@@ -397,7 +397,9 @@
         .filter(Boolean)
         .join(" · ");
       const title = document.createElement("strong");
-      title.textContent = `${study.patient_name || ""} ${what}`.trim();
+      // DICOM person names separate their parts with ^ (family^given).
+      const patient = (study.patient_name || "").replace(/\^+/g, " ").trim();
+      title.textContent = `${patient} ${what}`.trim();
       const more = document.createElement("span");
       more.className = "muted";
       more.textContent = ` (${format(text.instances, { n: study.instance_count })}) `;
