@@ -228,6 +228,19 @@ def jobs_deadlines() -> None:
     )
 
 
+@jobs_app.command("uploads")
+def jobs_uploads() -> None:
+    """Expire imaging uploads left unfinished past XIETONG_IMAGING_UPLOAD_EXPIRY_HOURS and
+    delete the partial data nobody needs any more (run it hourly)."""
+    from xietong.imaging.uploads import expire, part_store
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    with session_scope(make_session_factory(engine)) as session:
+        run = expire(session, part_store(settings))
+    console.print(f"uploads expired {run.expired}; partial files deleted {run.orphans}")
+
+
 @jobs_app.command("slots")
 def jobs_slots() -> None:
     """Generate every institution's slots from its weekly templates up to the horizon

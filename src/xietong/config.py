@@ -251,6 +251,46 @@ class ImagingSettings(BaseSettings):
         ge=1024,
         description="Largest DICOM file accepted; larger: 413.",
     )
+    upload_max_bytes: int = Field(
+        default=2 * 1024 * 1_048_576,
+        ge=1024,
+        description="Largest web upload (one DICOM file or one zip) at /imaging/upload; "
+        "larger: 413.",
+    )
+    upload_chunk_max_bytes: int = Field(
+        default=8 * 1_048_576,
+        ge=65_536,
+        le=64 * 1_048_576,
+        description="Largest chunk (one PATCH) of a resumable upload; larger: 413. Keep it "
+        "at most XIETONG_HTTP_MAX_UPLOAD_BYTES.",
+    )
+    upload_expiry_hours: int = Field(
+        default=24,
+        ge=1,
+        le=24 * 30,
+        description="Hours without a chunk after which an unfinished upload expires and "
+        "`xietong jobs uploads` deletes its partial data.",
+    )
+    upload_max_open_per_user: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="Unfinished uploads one user may have at a time; more: 429.",
+    )
+    upload_zip_max_entries: int = Field(
+        default=20_000, ge=1, le=1_000_000, description="Most entries in an uploaded zip."
+    )
+    upload_zip_max_uncompressed_bytes: int = Field(
+        default=8 * 1024 * 1_048_576,
+        ge=1024,
+        description="Most bytes all entries of an uploaded zip may inflate to.",
+    )
+    upload_zip_max_ratio: int = Field(
+        default=200,
+        ge=2,
+        le=100_000,
+        description="Highest inflated/compressed size ratio of one zip entry (zip bombs).",
+    )
 
 
 class DimseSettings(BaseSettings):

@@ -25,6 +25,7 @@ from xietong.directory.models import (
 from xietong.directory.peer_models import DicomPeer
 from xietong.identity.models import AuthSession, User, UserRole
 from xietong.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy
+from xietong.imaging.upload_models import ImagingUpload, ImagingUploadItem
 from xietong.messaging.models import Conversation, ConversationRead, Message
 from xietong.notifications.models import Notification
 from xietong.patients.models import (
@@ -77,6 +78,8 @@ __all__ = [
     "ImagingInstance",
     "ImagingSeries",
     "ImagingStudy",
+    "ImagingUpload",
+    "ImagingUploadItem",
     "Institution",
     "LabResult",
     "Medication",

@@ -61,6 +61,8 @@ SLOT_DESK = Account("e2e.slots", "钱号源", Role.COORDINATOR)
 # clinic; the provincial referral desk (转诊办) accepts and checks the patient in.
 REFER_DOCTOR = Account("e2e.refer", "钱转诊", Role.APPLICANT_DOCTOR)
 REFERRAL_DESK = Account("e2e.desk", "郑转诊办", Role.COORDINATOR)
+# Uploads DICOM files and zips from the county hospital (/imaging/upload).
+UPLOADER = Account("e2e.upload", "冯上传", Role.APPLICANT_DOCTOR)
 CARDIOLOGY = "心血管内科"
 
 PROVINCIAL_CODE = "E2E-PROV-1"
@@ -125,6 +127,7 @@ def seed(session: Session) -> None:
         CHART_USER,
         CONSULT_DOCTOR,
         REFER_DOCTOR,
+        UPLOADER,
     ):
         created = identity.create_user(
             session,

@@ -16,6 +16,7 @@ from xietong.web.pages import dicom_peers as dicom_peer_pages
 from xietong.web.pages import directory as directory_pages
 from xietong.web.pages import documents as document_pages
 from xietong.web.pages import home as home_pages
+from xietong.web.pages import imaging_upload as imaging_upload_pages
 from xietong.web.pages import imaging_viewer as imaging_viewer_pages
 from xietong.web.pages import notifications as notification_pages
 from xietong.web.pages import patients as patient_pages
@@ -34,6 +35,7 @@ from xietong.web.routes import dicomweb as dicomweb_routes
 from xietong.web.routes import directory as directory_routes
 from xietong.web.routes import documents as document_routes
 from xietong.web.routes import health
+from xietong.web.routes import imaging_uploads as imaging_upload_routes
 from xietong.web.routes import notifications as notification_routes
 from xietong.web.routes import patients as patients_routes
 from xietong.web.routes import reads as read_routes
@@ -48,6 +50,7 @@ UPLOAD_PATHS: tuple[str, ...] = (
     *consultation_message_routes.UPLOAD_PATHS,
     *consultation_message_pages.UPLOAD_PATHS,
     *dicomweb_routes.UPLOAD_PATHS,
+    *imaging_upload_routes.UPLOAD_PATHS,
 )
 
 
@@ -68,6 +71,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(referral_routes.router)
     app.include_router(slot_routes.router)
     app.include_router(dicomweb_routes.router)
+    app.include_router(imaging_upload_routes.router)
     app.include_router(auth_pages.router)
     app.include_router(home_pages.router)
     app.include_router(account_pages.router)
@@ -94,6 +98,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(read_pages.router)
     app.include_router(consultation_forms.router)
     app.include_router(slot_pages.router)
+    app.include_router(imaging_upload_pages.router)
     # The forms first: /referrals/{id}/down/new is not an action of /referrals/{id}/{action}.
     app.include_router(referral_form_pages.router)
     app.include_router(referral_pages.router)
