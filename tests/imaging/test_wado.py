@@ -37,6 +37,8 @@ DECODABLE = (
     ("rtdose.dcm", [3, 15]),  # implicit, 15 frames of 32 bits
 )
 JPEG_LS = "MR_small_jpeg_ls_lossless.dcm"
+# JPEG Lossless (process 14, SV1): no non-GPL decoder is installed, so it is served as stored.
+JPEG_LOSSLESS = "SC_rgb_jpeg_gdcm.dcm"
 
 
 @pytest.fixture
@@ -148,6 +150,7 @@ def test_frames_that_cannot_be_served_are_406_listing_what_can(
     web: DICOMwebClient, client: TestClient, auth: dict[str, str]
 ) -> None:
     j2k, jls = stored(web, "JPEG2000.dcm"), stored(web, JPEG_LS)
+    lossless = stored(web, JPEG_LOSSLESS)
     answer = client.get(
         url(j2k, "/frames/1"), headers={**auth, "Accept": 'multipart/related; type="image/jpeg"'}
     )
@@ -156,14 +159,19 @@ def test_frames_that_cannot_be_served_are_406_listing_what_can(
     assert error["field"] == "accept"
     assert "image/jp2" in error["message"]
     assert EXPLICIT_LE in error["message"]
-    # JPEG-LS cannot be decoded here (no CharLS): decoded frames 406, as stored served.
-    with pytest.raises(HTTPError) as refused:
-        web.retrieve_instance_frames(*uids(jls), frame_numbers=[1], media_types=DECODED)
-    assert getattr(refused.value.response, "status_code", None) == 406
+    # JPEG-LS is decoded (pyjpegls, CharLS) and also served as stored.
+    (decoded,) = web.retrieve_instance_frames(*uids(jls), frame_numbers=[1], media_types=DECODED)
+    assert decoded == jls.pixel_array.astype(jls.pixel_array.dtype.newbyteorder("<")).tobytes()
     (frame,) = web.retrieve_instance_frames(*uids(jls), frame_numbers=[1])
     assert frame[:2] == b"\xff\xd8"  # a JPEG-LS stream starts with SOI
     answer = client.get(url(jls, "/frames/1"), headers=auth)
     assert parts(answer)[0][0].startswith("image/jls")
+    # JPEG Lossless cannot be decoded here: decoded frames 406, as stored served.
+    with pytest.raises(HTTPError) as refused:
+        web.retrieve_instance_frames(*uids(lossless), frame_numbers=[1], media_types=DECODED)
+    assert getattr(refused.value.response, "status_code", None) == 406
+    (frame,) = web.retrieve_instance_frames(*uids(lossless), frame_numbers=[1])
+    assert frame[:2] == b"\xff\xd8"
 
 
 def test_instances_in_other_transfer_syntaxes(
@@ -172,7 +180,7 @@ def test_instances_in_other_transfer_syntaxes(
     j2k, big, jls = (
         stored(web, "JPEG2000.dcm"),
         stored(web, "MR_small_bigendian.dcm"),
-        stored(web, JPEG_LS, fresh=True),
+        stored(web, JPEG_LOSSLESS, fresh=True),
     )
     explicit = (("application/dicom", EXPLICIT_LE),)
     back = web.retrieve_instance(*uids(j2k), media_types=explicit)
@@ -184,7 +192,7 @@ def test_instances_in_other_transfer_syntaxes(
         *uids(j2k), media_types=(("application/dicom", "1.2.840.10008.1.2.4.91"),)
     )
     assert same.PixelData == j2k.PixelData
-    for ds in (big, jls):  # pydicom cannot swap big endian; JPEG-LS cannot be decoded
+    for ds in (big, jls):  # pydicom cannot swap big endian; JPEG Lossless cannot be decoded
         with pytest.raises(HTTPError) as refused:
             web.retrieve_instance(*uids(ds), media_types=explicit)
         assert getattr(refused.value.response, "status_code", None) == 406
