@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, case, select, update
 from sqlalchemy.exc import IntegrityError
@@ -104,10 +104,9 @@ def ingest(
     if len(data) > max_bytes:
         raise PayloadTooLarge(code="dicom_too_large", field=FIELD, params={"limit": max_bytes})
     parsed = read_instance(data, max_inflated=max_bytes)
-    digest = hashlib.sha256(data).hexdigest()
     earlier = _instance(session, sender_institution_id, parsed.sop_instance_uid)
     if earlier is not None:
-        return _again(session, earlier, digest, duplicate)
+        return _again(session, earlier, hashlib.sha256(data).hexdigest(), duplicate)
     study = _study(session, pii, parsed, sender_institution_id)
     series, new_series = _series(session, study, parsed)
     stored = blobs.put_bytes(data)
@@ -136,7 +135,7 @@ def ingest(
         winner = _instance(session, sender_institution_id, parsed.sop_instance_uid)
         if winner is None:
             raise
-        return _again(session, winner, digest, duplicate)
+        return _again(session, winner, stored.sha256, duplicate)
     _count(session, study, series, new_series)
     audit.record(
         session,
@@ -268,31 +267,31 @@ def _series(
 
 
 def _count(session: Session, study: ImagingStudy, series: ImagingSeries, new_series: bool) -> None:
-    """Counters by SQL increments, so concurrent instances of one study add up."""
+    """Counters by SQL increments, so concurrent instances of one study add up.
+
+    The modalities of the study change only with a new series: recomputed then. Only the
+    updated attributes are expired, so the UIDs a caller reads next need no reload.
+    """
     session.execute(
         update(ImagingSeries)
         .where(ImagingSeries.id == series.id)
         .values(instance_count=ImagingSeries.instance_count + 1)
     )
-    modalities = sorted(
-        m
-        for m in session.execute(
-            select(ImagingSeries.modality).where(ImagingSeries.study_id == study.id).distinct()
-        ).scalars()
-        if m
-    )
-    session.execute(
-        update(ImagingStudy)
-        .where(ImagingStudy.id == study.id)
-        .values(
-            instance_count=ImagingStudy.instance_count + 1,
-            series_count=ImagingStudy.series_count + (1 if new_series else 0),
-            modalities="\\".join(modalities)[:128],
-            updated_at=now(),
+    values: dict[str, Any] = {"instance_count": ImagingStudy.instance_count + 1}
+    if new_series:
+        modalities = sorted(
+            m
+            for m in session.execute(
+                select(ImagingSeries.modality).where(ImagingSeries.study_id == study.id).distinct()
+            ).scalars()
+            if m
         )
-    )
-    session.expire(study)
-    session.expire(series)
+        values["series_count"] = ImagingStudy.series_count + 1
+        values["modalities"] = "\\".join(modalities)[:128]
+    values["updated_at"] = now()
+    session.execute(update(ImagingStudy).where(ImagingStudy.id == study.id).values(**values))
+    session.expire(study, list(values))
+    session.expire(series, ["instance_count"])
 
 
 # Reading -----------------------------------------------------------------------------------

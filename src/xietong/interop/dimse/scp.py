@@ -49,7 +49,6 @@ from pynetdicom.transport import (
     RequestHandler,
     ThreadedAssociationServer,
 )
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -58,7 +57,6 @@ from xietong.core.db import session_scope
 from xietong.core.errors import Conflict, Invalid, PayloadTooLarge, XietongError
 from xietong.core.pii import PiiProtector
 from xietong.core.storage import BlobStore
-from xietong.directory.models import Institution
 from xietong.imaging import service as imaging
 from xietong.interop.dimse.peers import KnownPeer, PeerRegistry
 from xietong.interop.dimse.qr import QueryRetrieve
@@ -280,11 +278,7 @@ class StoreScp:
             return _status(OUT_OF_RESOURCES, "Instance too large")
         try:
             with session_scope(self.session_factory) as session:
-                institution_id = session.execute(
-                    select(Institution.id).where(Institution.code == peer.institution_code)
-                ).scalar_one_or_none()
-                if institution_id is None:
-                    raise _Refused(NOT_AUTHORIZED, "Peer institution unknown")
+                institution_id = peer.institution_id
                 result = imaging.ingest(
                     session,
                     self.blobs,
