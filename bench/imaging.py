@@ -27,6 +27,7 @@ ratio is always Xietong over Orthanc; the "target" column says which way is bett
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import functools
 import json
 import os
@@ -39,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -113,6 +115,7 @@ class Study:
     series_uid: str
     sop_uids: list[str]
     patient_name: str
+    study_date: str = ""
 
 
 @dataclass
@@ -124,6 +127,7 @@ class DataSet:
     ct_stow: Path
     small_stow: Path
     ct_bytes: int = 0
+    every_study: list[Study] = field(default_factory=list)  # the STOW copies too
 
 
 def _base(sop_class: str, study: Study, patient_id: str, study_date: str, modality: str) -> Dataset:
@@ -173,7 +177,8 @@ def _phantom(size: int) -> np.ndarray:
 def make_ct(folder: Path, slices: int, size: int = 512) -> tuple[Study, int]:
     folder.mkdir(parents=True)
     study = Study(generate_uid(), generate_uid(), [], "ZHANG^SAN")
-    ds = _base(CTImageStorage, study, "CT0000001", date.today().strftime("%Y%m%d"), "CT")
+    study.study_date = date.today().strftime("%Y%m%d")
+    ds = _base(CTImageStorage, study, "CT0000001", study.study_date, "CT")
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
     ds.StudyDescription = "CT CHEST W/O CONTRAST"
     ds.SeriesDescription = "AXIAL 1.0 B30f"
@@ -219,6 +224,7 @@ def make_small(folder: Path, count: int, seed: int) -> list[Study]:
         name = NAMES[s % len(NAMES)] + ("" if s < len(NAMES) else f"{s}")
         study = Study(generate_uid(), generate_uid(), [], name)
         day = (first + timedelta(days=int(rng.integers(0, 730)))).strftime("%Y%m%d")
+        study.study_date = day
         ds = _base(MRImageStorage, study, f"P{seed}{s:06d}", day, "MR")
         ds.StudyDescription = "MR HEAD"
         ds.SeriesDescription = "T1 AX"
@@ -241,9 +247,9 @@ def make_small(folder: Path, count: int, seed: int) -> list[Study]:
 def generate(root: Path, slices: int, studies: int) -> DataSet:
     start = time.perf_counter()
     ct_study, ct_bytes = make_ct(root / "ct", slices)
-    make_ct(root / "ct_stow", slices)
+    ct_copy, _ = make_ct(root / "ct_stow", slices)
     small = make_small(root / "small", studies, 1)
-    make_small(root / "small_stow", studies, 2)
+    small_copy = make_small(root / "small_stow", studies, 2)
     print(
         f"data: CT {slices} × 512×512 ({ct_bytes / 1e6:.0f} MB), {studies} small studies "
         f"({sum(len(s.sop_uids) for s in small)} instances), twice; "
@@ -251,9 +257,15 @@ def generate(root: Path, slices: int, studies: int) -> DataSet:
         flush=True,
     )
     return DataSet(
-        root / "ct", ct_study, root / "small", small, root / "ct_stow", root / "small_stow",
-        ct_bytes,
-    )  # fmt: skip
+        ct=root / "ct",
+        ct_study=ct_study,
+        small=root / "small",
+        small_studies=small,
+        ct_stow=root / "ct_stow",
+        small_stow=root / "small_stow",
+        ct_bytes=ct_bytes,
+        every_study=[ct_study, ct_copy, *small, *small_copy],
+    )
 
 
 # Servers -----------------------------------------------------------------------------------
@@ -528,6 +540,25 @@ def get(client: httpx.Client, server: Server, path: str, accept: str, gzip: bool
         return sum(len(chunk) for chunk in answer.iter_raw())
 
 
+def matches(client: httpx.Client, server: Server, path: str) -> int:
+    """How many results the search gave (a server that fails to match answers fast)."""
+    answer = client.get(
+        f"{server.http}{path}", headers={**server.headers, "Accept": "application/dicom+json"}
+    )
+    return len(answer.json()) if answer.status_code == 200 else 0
+
+
+def expected_matches(studies: list[Study], path: str) -> int:
+    """What the search should find in the generated data (limit 100, as both page)."""
+    key, _, value = urllib.parse.unquote(path.split("?", 1)[1]).partition("=")
+    if key == "PatientName":
+        hits = [s for s in studies if fnmatch.fnmatchcase(s.patient_name, value)]
+    else:
+        start, _, end = value.partition("-")
+        hits = [s for s in studies if start <= s.study_date <= end]
+    return min(len(hits), 100)
+
+
 def available(client: httpx.Client, server: Server, path: str, accept: str) -> bool:
     headers = {**server.headers, "Accept": accept}
     answer = client.get(f"{server.http}{path}", headers=headers)
@@ -601,15 +632,22 @@ def query_rows(bench: Bench, ours: Server, theirs: Server) -> None:
     }
     for label, path in queries.items():
         results: list[float | None] = []
+        found: list[str] = []
         for server in (ours, theirs):
             with httpx.Client(timeout=60) as client:
+                found.append(str(matches(client, server, path)))
                 results.append(
                     median_ms(
                         functools.partial(get, client, server, path, "application/dicom+json"),
                         rounds,
                     )
                 )
-        bench.add(Row(label, "ms", "lower", results[0], results[1]))
+        expected = expected_matches(bench.data.every_study, path)
+        note = f"matches {' / '.join(found)} of {expected}"
+        if found[1] != str(expected):
+            note += ": Orthanc's answer is wrong, no ratio"
+            results[1] = None
+        bench.add(Row(label, "ms", "lower", results[0], results[1], note))
     finds = {
         "C-FIND studies, PatientName=ZHANG*": ["PatientName=ZHANG*"],
         "C-FIND studies, date range": [f"StudyDate={date_from}-{date_to}"],
@@ -776,8 +814,12 @@ def main() -> None:
                 retrieve_rows(bench, ours, theirs)
             with orthanc(root, gzip=True) as theirs:
                 gzip_rows(bench, ours, theirs)
+        load = os.getloadavg()
         print(
-            "\nBoth fsync each stored file before answering (Orthanc: SyncStorageArea true; "
+            f"\nload average at the end (1, 5, 15 min): {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
+        )
+        print(
+            "Both fsync each stored file before answering (Orthanc: SyncStorageArea true; "
             "Xietong: blob fsync + directory fsync, then the database commit)."
         )
         if args.json:
@@ -788,6 +830,7 @@ def main() -> None:
                 "slices": slices,
                 "small_studies": studies,
                 "disk_write_ceiling_mb_s": ceiling,
+                "load_average_at_end": load,
                 "rows": [{**asdict(r), "ratio": r.ratio, "met": r.met} for r in bench.rows],
             }
             args.json.write_text(json.dumps(report, indent=1, ensure_ascii=False))

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
+from io import BytesIO
 from typing import Any, cast
 
 from pydicom import Dataset
@@ -31,7 +33,12 @@ from pydicom.uid import (
     JPEGLosslessSV1,
     RLELossless,
 )
-from pynetdicom import AE, evt
+from pynetdicom import (
+    AE,
+    PYNETDICOM_IMPLEMENTATION_UID,
+    PYNETDICOM_IMPLEMENTATION_VERSION,
+    evt,
+)
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 from pynetdicom.presentation import AllStoragePresentationContexts
@@ -58,6 +65,7 @@ from xietong.core.errors import Conflict, Invalid, PayloadTooLarge, XietongError
 from xietong.core.pii import PiiProtector
 from xietong.core.storage import BlobStore
 from xietong.imaging import service as imaging
+from xietong.imaging.dicom import is_valid_uid
 from xietong.interop.dimse.peers import KnownPeer, PeerRegistry
 from xietong.interop.dimse.qr import QueryRetrieve
 
@@ -152,6 +160,43 @@ def _handler_class(limit: int) -> type[RequestHandler]:
             return assoc
 
     return _Handler
+
+
+def _meta_element(element: int, vr: bytes, value: bytes) -> bytes:
+    if vr == b"OB":
+        return struct.pack("<HH2s2xI", 0x0002, element, vr, len(value)) + value
+    return struct.pack("<HH2sH", 0x0002, element, vr, len(value)) + value
+
+
+def _even(value: str, pad: bytes) -> bytes:
+    raw = value.encode("ascii")
+    return raw + pad if len(raw) % 2 else raw
+
+
+def part10(event: Event) -> bytes:
+    """``event.encoded_dataset(include_meta=True)`` byte for byte (so a resend still hashes
+    the same), without building a pydicom file meta dataset for every instance: that took
+    a fifth of the SCP's time on a CT slice. UIDs off the DICOM grammar take pynetdicom's
+    own path."""
+    request = cast(C_STORE, event.request)
+    sop_class = str(request.AffectedSOPClassUID or "")
+    sop_instance = str(request.AffectedSOPInstanceUID or "")
+    syntax = str(event.context.transfer_syntax or "")
+    if not all(is_valid_uid(uid) for uid in (sop_class, sop_instance, syntax)):
+        return event.encoded_dataset(include_meta=True)
+    elements = b"".join(
+        (
+            _meta_element(0x0001, b"OB", b"\x00\x01"),
+            _meta_element(0x0002, b"UI", _even(sop_class, b"\x00")),
+            _meta_element(0x0003, b"UI", _even(sop_instance, b"\x00")),
+            _meta_element(0x0010, b"UI", _even(syntax, b"\x00")),
+            _meta_element(0x0012, b"UI", _even(PYNETDICOM_IMPLEMENTATION_UID, b"\x00")),
+            _meta_element(0x0013, b"SH", _even(PYNETDICOM_IMPLEMENTATION_VERSION, b" ")),
+        )
+    )
+    group_length = _meta_element(0x0000, b"UL", struct.pack("<I", len(elements)))
+    dataset = cast(BytesIO, request.DataSet).getvalue()
+    return b"".join((b"\x00" * 128, b"DICM", group_length, elements, dataset))
 
 
 def _status(code: int, comment: str = "") -> Dataset:
@@ -273,7 +318,7 @@ class StoreScp:
             return _status(NOT_AUTHORIZED, "Calling AE is not a known peer")
         request = event.request
         assert isinstance(request, C_STORE)  # noqa: S101 - the C-STORE event
-        data = event.encoded_dataset(include_meta=True)
+        data = part10(event)
         if len(data) > self.settings.imaging.max_instance_bytes:
             return _status(OUT_OF_RESOURCES, "Instance too large")
         try:
