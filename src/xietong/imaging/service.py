@@ -18,6 +18,7 @@ absent study, audited.
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,7 +32,7 @@ from xietong.access.principal import Principal
 from xietong.core.clock import now
 from xietong.core.errors import N_, Conflict, Forbidden, PayloadTooLarge
 from xietong.core.pii import PiiProtector
-from xietong.core.storage import BlobStore
+from xietong.core.storage import BlobStore, key_for_digest
 from xietong.identity.roles import Role
 from xietong.imaging.dicom import FIELD, ParsedInstance, is_valid_uid, read_instance
 from xietong.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy
@@ -73,6 +74,11 @@ register_item_kind(ITEM_KIND, _resolve)
 
 # Ingest ------------------------------------------------------------------------------------
 
+# The blob of an instance is written (and fsynced) by one of these threads while the same
+# instance is indexed: the two waits overlap. ``ingest`` returns only once the blob is
+# durable, so the edge still commits, and acknowledges, after both.
+_WRITER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="imaging-blob")
+
 
 @dataclass(frozen=True)
 class Ingested:
@@ -104,12 +110,33 @@ def ingest(
     if len(data) > max_bytes:
         raise PayloadTooLarge(code="dicom_too_large", field=FIELD, params={"limit": max_bytes})
     parsed = read_instance(data, max_inflated=max_bytes)
+    digest = hashlib.sha256(data).hexdigest()
     earlier = _instance(session, sender_institution_id, parsed.sop_instance_uid)
     if earlier is not None:
-        return _again(session, earlier, hashlib.sha256(data).hexdigest(), duplicate)
+        return _again(session, earlier, digest, duplicate)
+    pending = _WRITER.submit(blobs.put_bytes, data)
+    try:
+        result = _index(session, pii, parsed, digest, len(data), actor, duplicate)
+    finally:
+        stored = pending.result()  # durable (or raising) before anything is answered
+    if stored.key != key_for_digest(digest) or stored.size != len(data):
+        raise OSError("the blob store did not key the instance by its SHA-256")
+    return result
+
+
+def _index(
+    session: Session,
+    pii: PiiProtector,
+    parsed: ParsedInstance,
+    digest: str,
+    size: int,
+    actor: Principal,
+    duplicate: Duplicate,
+) -> Ingested:
+    """Index one new instance (its blob is being written meanwhile)."""
+    sender_institution_id = actor.institution_id or 0  # checked equal by ingest
     study = _study(session, pii, parsed, sender_institution_id)
     series, new_series = _series(session, study, parsed)
-    stored = blobs.put_bytes(data)
     instance = ImagingInstance(
         series_id=series.id,
         study_id=study.id,
@@ -121,9 +148,9 @@ def ingest(
         rows=parsed.rows,
         columns=parsed.columns,
         frames=parsed.frames,
-        blob_key=stored.key,
-        sha256=stored.sha256,
-        size=stored.size,
+        blob_key=key_for_digest(digest),
+        sha256=digest,
+        size=size,
         received_by_user_id=actor.user_id,
     )
     try:
@@ -135,7 +162,7 @@ def ingest(
         winner = _instance(session, sender_institution_id, parsed.sop_instance_uid)
         if winner is None:
             raise
-        return _again(session, winner, stored.sha256, duplicate)
+        return _again(session, winner, digest, duplicate)
     _count(session, study, series, new_series)
     audit.record(
         session,
