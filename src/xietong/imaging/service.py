@@ -135,8 +135,8 @@ def _index(
 ) -> Ingested:
     """Index one new instance (its blob is being written meanwhile)."""
     sender_institution_id = actor.institution_id or 0  # checked equal by ingest
-    study = _study(session, pii, parsed, sender_institution_id)
-    series, new_series = _series(session, study, parsed)
+    study, new_study = _study(session, pii, parsed, sender_institution_id)
+    series, new_series = _series(session, study, parsed, new_study)
     instance = ImagingInstance(
         series_id=series.id,
         study_id=study.id,
@@ -163,7 +163,7 @@ def _index(
         if winner is None:
             raise
         return _again(session, winner, digest, duplicate)
-    _count(session, study, series, new_series)
+    _count(session, study, series, new_series, new_study)
     audit.record(
         session,
         actor,
@@ -205,7 +205,9 @@ def _again(
 
 def _study(
     session: Session, pii: PiiProtector, parsed: ParsedInstance, sender: int
-) -> ImagingStudy:
+) -> tuple[ImagingStudy, bool]:
+    """The study of the instance and whether this transaction created it."""
+
     def find() -> ImagingStudy | None:
         return session.execute(
             select(ImagingStudy).where(
@@ -215,6 +217,7 @@ def _study(
         ).scalar_one_or_none()
 
     study = find()
+    created = study is None
     if study is None:
         study = ImagingStudy(
             sender_institution_id=sender,
@@ -238,6 +241,7 @@ def _study(
             study = find()
             if study is None:
                 raise
+            created = False
     if study.patient_key != parsed.patient_key:
         raise Conflict(
             N_("This study is stored for another patient ({attribute} differs)."),
@@ -257,12 +261,15 @@ def _study(
             study.patient_id = patient.id
             session.flush()
             link_institution(session, patient.id, sender, "treated")
-    return study
+    return study, created
 
 
 def _series(
-    session: Session, study: ImagingStudy, parsed: ParsedInstance
+    session: Session, study: ImagingStudy, parsed: ParsedInstance, new_study: bool
 ) -> tuple[ImagingSeries, bool]:
+    """The series and whether it is new; a study this transaction created has none yet
+    (nobody else sees it before the commit), so nothing is looked up then."""
+
     def find() -> ImagingSeries | None:
         return session.execute(
             select(ImagingSeries).where(
@@ -270,7 +277,7 @@ def _series(
             )
         ).scalar_one_or_none()
 
-    series = find()
+    series = None if new_study else find()
     if series is not None:
         return series, False
     series = ImagingSeries(
@@ -293,7 +300,13 @@ def _series(
     return series, True
 
 
-def _count(session: Session, study: ImagingStudy, series: ImagingSeries, new_series: bool) -> None:
+def _count(
+    session: Session,
+    study: ImagingStudy,
+    series: ImagingSeries,
+    new_series: bool,
+    new_study: bool,
+) -> None:
     """Counters by SQL increments, so concurrent instances of one study add up.
 
     The modalities of the study change only with a new series: recomputed then. Only the
@@ -306,13 +319,15 @@ def _count(session: Session, study: ImagingStudy, series: ImagingSeries, new_ser
     )
     values: dict[str, Any] = {"instance_count": ImagingStudy.instance_count + 1}
     if new_series:
-        modalities = sorted(
-            m
-            for m in session.execute(
+        # A study created by this transaction has this one series.
+        found = (
+            [series.modality]
+            if new_study
+            else session.execute(
                 select(ImagingSeries.modality).where(ImagingSeries.study_id == study.id).distinct()
             ).scalars()
-            if m
         )
+        modalities = sorted(m for m in found if m)
         values["series_count"] = ImagingStudy.series_count + 1
         values["modalities"] = "\\".join(modalities)[:128]
     values["updated_at"] = now()
