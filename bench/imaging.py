@@ -6,9 +6,10 @@ Installs orthanc, orthanc-dicomweb and dcmtk with apt-get when missing (sudo -n 
 root). Generates with pydicom a synthetic CT series (300 slices of 512×512, 16 bits) and a
 batch of small studies (1–3 instances each, some with Chinese names in ISO_IR 192), plus a
 second copy of each with other UIDs for STOW-RS. Starts Orthanc (DICOMweb plugin, fresh
-storage, gzip off, SyncStorageArea on) and Xietong (``xietong serve`` with one worker and
-``xietong dicom-scp``; a fresh data folder and SQLite, or with ``--pg`` a fresh PostgreSQL
-database) on loopback, then measures, for each, with the same client:
+storage, gzip off, SyncStorageArea on) and Xietong (``xietong serve --dicom`` with one
+worker: the web application and the DICOM SCP in one process, as ``make run``; a fresh data
+folder and SQLite, or with ``--pg`` a fresh PostgreSQL database; the bench's AE a known DICOM
+node of its institution) on loopback, then measures, for each, with the same client:
 
 * C-STORE ingest (dcmtk storescu, one association, TCP_NODELAY=1): instances/s;
 * STOW-RS ingest (httpx, batches of ``--batch`` instances per request): instances/s;
@@ -363,7 +364,6 @@ def orthanc(root: Path, *, gzip: bool) -> Iterator[Server]:
 
 
 def _xietong_env(root: Path, database_url: str, dicom_port: int) -> dict[str, str]:
-    peers = [{"ae_title": SCU_AET, "host": "127.0.0.1", "institution_code": INSTITUTION}]
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("XIETONG_") or k == "XIETONG_ENV"
     }
@@ -371,7 +371,7 @@ def _xietong_env(root: Path, database_url: str, dicom_port: int) -> dict[str, st
         **env,
         "XIETONG_DATA_DIR": str(root / "xietong"),
         "XIETONG_DATABASE_URL": database_url,
-        "XIETONG_DIMSE_PEERS": json.dumps(peers),
+        "XIETONG_DIMSE_ENABLED": "true",
         "XIETONG_DIMSE_PORT": str(dicom_port),
         "XIETONG_DIMSE_AE_TITLE": XIETONG_AET,
         "XIETONG_SECURITY_SECRET_KEY": "bench-secret-key-0123456789abcdef0123",
@@ -379,13 +379,16 @@ def _xietong_env(root: Path, database_url: str, dicom_port: int) -> dict[str, st
 
 
 def _prepare_xietong(env: dict[str, str]) -> None:
-    """Migrate, the regions, the bench institution (the peer's) and one radiologist."""
+    """Migrate, the regions, the bench institution, its DICOM node (the bench's storescu and
+    findscu) and one radiologist."""
     script = f"""
 from xietong.config import load_settings
 from xietong.cli import run_migrations
 from xietong.core.db import make_engine, make_session_factory, session_scope
 from xietong.directory.models import Institution
+from xietong.directory.peer_schemas import DicomPeerCreateIn
 from xietong.directory.regions import load_regions
+from xietong.directory.service import register_peer
 from xietong.identity import service as identity
 from xietong.identity.roles import Role
 settings = load_settings()
@@ -397,6 +400,7 @@ with session_scope(factory) as s:
                        region_code="410323")
     s.add(inst)
     s.flush()
+    register_peer(s, inst, DicomPeerCreateIn(ae_title={SCU_AET!r}, host="127.0.0.1", port=4242))
     identity.create_user(s, username={USERNAME!r}, password={PASSWORD!r},
                          display_name="影像科医生", roles=[Role.RADIOLOGIST],
                          policy=settings.security, institution_id=inst.id)
@@ -429,13 +433,23 @@ def xietong(root: Path, database_url: str) -> Iterator[Server]:
     _prepare_xietong(env)
     log = (root / "xietong.log").open("ab")
     xietong_bin = str(BIN / "xietong")
+    # As `make run`: one process serves the web application and the DICOM SCP.
     web = subprocess.Popen(  # noqa: S603
-        [xietong_bin, "serve", "--host", "127.0.0.1", "--port", str(http_port), "--workers", "1"],
+        [
+            xietong_bin,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(http_port),
+            "--workers",
+            "1",
+            "--dicom",
+        ],
         env=env,
         stdout=log,
         stderr=log,
     )
-    scp = subprocess.Popen([xietong_bin, "dicom-scp"], env=env, stdout=log, stderr=log)  # noqa: S603
     try:
         base = f"http://127.0.0.1:{http_port}"
         _wait_http(f"{base}/healthz")
@@ -449,7 +463,6 @@ def xietong(root: Path, database_url: str) -> Iterator[Server]:
         warm(server)
         yield server
     finally:
-        _stop(scp)
         _stop(web)
         log.close()
 
