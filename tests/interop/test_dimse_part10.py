@@ -1,9 +1,12 @@
-"""The SCP writes each received instance as Part 10 itself (not through pynetdicom's
-per-instance file meta dataset): the bytes must be pynetdicom's, byte for byte, or a
-resend of an instance stored before would hash differently and be refused."""
+"""The SCP's two shortcuts past pynetdicom. It writes each received instance as Part 10
+itself (not through a per-instance file meta dataset): the bytes must be pynetdicom's,
+byte for byte, or a resend of an instance stored before would hash differently and be
+refused. It copies its presentation contexts for each association by hand: the copy must
+be a deep copy."""
 
 from __future__ import annotations
 
+import copy
 from io import BytesIO
 from types import SimpleNamespace
 
@@ -19,11 +22,12 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
     JPEG2000Lossless,
 )
-from pynetdicom import evt
+from pynetdicom import AE, evt
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
+from pynetdicom.presentation import AllStoragePresentationContexts
 
-from xietong.interop.dimse.scp import part10
+from xietong.interop.dimse.scp import TRANSFER_SYNTAXES, Contexts, part10
 
 
 def _event(sop_class: str, sop_instance: str, syntax: str, dataset: bytes) -> Event:
@@ -68,3 +72,20 @@ def test_part10_reads_back_as_the_file_it_describes() -> None:
 def test_an_unusual_uid_takes_pynetdicoms_path() -> None:
     event = _event("1.2.840.10008.5.1.4.1.1.2", "1.02.3", ExplicitVRLittleEndian, b"")
     assert part10(event) == event.encoded_dataset(include_meta=True)
+
+
+def test_the_fast_context_copy_is_a_deep_copy() -> None:
+    """pynetdicom deep-copies the server's contexts for each association; ours copies each
+    context and its transfer syntax list, which must give the same thing."""
+    ae = AE()
+    for context in AllStoragePresentationContexts[:5]:
+        ae.add_supported_context(
+            context.abstract_syntax, TRANSFER_SYNTAXES, scu_role=True, scp_role=True
+        )
+    contexts = Contexts(ae.supported_contexts)
+    fast = copy.deepcopy(contexts)
+    slow = copy.deepcopy(list(ae.supported_contexts))
+    assert [vars(c) for c in fast] == [vars(c) for c in slow]
+    assert all(f is not o for f, o in zip(fast, contexts, strict=True))
+    fast[0].transfer_syntax.append(UID("1.2.3"))  # the copy's list is its own
+    assert UID("1.2.3") not in contexts[0].transfer_syntax
