@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export XIETONG_DATA_DIR ?= var
 
-.PHONY: run serve install migrate demo-data demo-province test test-pg lint format messages browser-deps bench-demo-data bench-uploads clean
+.PHONY: run serve install migrate demo-data demo-province test test-pg lint format messages browser-deps bench-demo-data bench-uploads bench-imaging clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,11 @@ bench-demo-data: $(STAMP)
 ## Vetting uploaded photos, scans and PDFs against the bare Pillow/pypdf work
 bench-uploads: $(STAMP)
 	$(PY) bench/uploads.py
+
+## The imaging archive against Orthanc (installs orthanc, orthanc-dicomweb, dcmtk when missing)
+## BENCH_ARGS="--quick" for smaller data, "--pg" for PostgreSQL, "--json out.json" for figures
+bench-imaging: $(STAMP)
+	$(PY) bench/imaging.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

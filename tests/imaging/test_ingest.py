@@ -242,3 +242,40 @@ def test_nothing_invalid_is_left_in_series(w: World) -> None:
     with pytest.raises(Invalid):
         ingest(w, with_attributes("CT_small.dcm", Modality=""))
     assert count(w, ImagingSeries) == 0
+
+
+class _FailingStore:
+    """A blob store whose disk is full: the write fails after the index work began."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def put_bytes(self, data: bytes) -> object:
+        self.calls += 1
+        raise OSError(28, "No space left on device")
+
+
+def test_a_failed_blob_write_fails_the_ingest_with_nothing_indexed(w: World) -> None:
+    """The blob is written while the instance is indexed; its failure still reaches the
+    caller, so the edge rolls back and acknowledges nothing."""
+    failing = _FailingStore(w.blobs)
+    with pytest.raises(OSError, match="No space"), w.db.begin_nested():
+        service.ingest(
+            w.db,
+            failing,  # type: ignore[arg-type]
+            w.pii,
+            sample("CT_small.dcm"),
+            sender_institution_id=w.county.id,
+            actor=w.county_p,
+        )
+    assert failing.calls == 1
+    assert count(w, ImagingInstance) == 0
+    assert count(w, ImagingStudy) == 0
+    assert blob_files(w) == 0
+
+
+def test_the_blob_is_on_disk_when_ingest_returns(w: World) -> None:
+    result = ingest(w, sample("MR_small.dcm"))
+    assert w.blobs.verify(result.instance.blob_key)
+    assert blob_files(w) == 1

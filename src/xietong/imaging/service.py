@@ -18,8 +18,9 @@ absent study, audited.
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, case, select, update
 from sqlalchemy.exc import IntegrityError
@@ -31,7 +32,7 @@ from xietong.access.principal import Principal
 from xietong.core.clock import now
 from xietong.core.errors import N_, Conflict, Forbidden, PayloadTooLarge
 from xietong.core.pii import PiiProtector
-from xietong.core.storage import BlobStore
+from xietong.core.storage import BlobStore, key_for_digest
 from xietong.identity.roles import Role
 from xietong.imaging.dicom import FIELD, ParsedInstance, is_valid_uid, read_instance
 from xietong.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy
@@ -73,6 +74,11 @@ register_item_kind(ITEM_KIND, _resolve)
 
 # Ingest ------------------------------------------------------------------------------------
 
+# The blob of an instance is written (and fsynced) by one of these threads while the same
+# instance is indexed: the two waits overlap. ``ingest`` returns only once the blob is
+# durable, so the edge still commits, and acknowledges, after both.
+_WRITER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="imaging-blob")
+
 
 @dataclass(frozen=True)
 class Ingested:
@@ -108,9 +114,29 @@ def ingest(
     earlier = _instance(session, sender_institution_id, parsed.sop_instance_uid)
     if earlier is not None:
         return _again(session, earlier, digest, duplicate)
-    study = _study(session, pii, parsed, sender_institution_id)
-    series, new_series = _series(session, study, parsed)
-    stored = blobs.put_bytes(data)
+    pending = _WRITER.submit(blobs.put_bytes, data)
+    try:
+        result = _index(session, pii, parsed, digest, len(data), actor, duplicate)
+    finally:
+        stored = pending.result()  # durable (or raising) before anything is answered
+    if stored.key != key_for_digest(digest) or stored.size != len(data):
+        raise OSError("the blob store did not key the instance by its SHA-256")
+    return result
+
+
+def _index(
+    session: Session,
+    pii: PiiProtector,
+    parsed: ParsedInstance,
+    digest: str,
+    size: int,
+    actor: Principal,
+    duplicate: Duplicate,
+) -> Ingested:
+    """Index one new instance (its blob is being written meanwhile)."""
+    sender_institution_id = actor.institution_id or 0  # checked equal by ingest
+    study, new_study = _study(session, pii, parsed, sender_institution_id)
+    series, new_series = _series(session, study, parsed, new_study)
     instance = ImagingInstance(
         series_id=series.id,
         study_id=study.id,
@@ -122,9 +148,9 @@ def ingest(
         rows=parsed.rows,
         columns=parsed.columns,
         frames=parsed.frames,
-        blob_key=stored.key,
-        sha256=stored.sha256,
-        size=stored.size,
+        blob_key=key_for_digest(digest),
+        sha256=digest,
+        size=size,
         received_by_user_id=actor.user_id,
     )
     try:
@@ -137,7 +163,7 @@ def ingest(
         if winner is None:
             raise
         return _again(session, winner, digest, duplicate)
-    _count(session, study, series, new_series)
+    _count(session, study, series, new_series, new_study)
     audit.record(
         session,
         actor,
@@ -179,7 +205,9 @@ def _again(
 
 def _study(
     session: Session, pii: PiiProtector, parsed: ParsedInstance, sender: int
-) -> ImagingStudy:
+) -> tuple[ImagingStudy, bool]:
+    """The study of the instance and whether this transaction created it."""
+
     def find() -> ImagingStudy | None:
         return session.execute(
             select(ImagingStudy).where(
@@ -189,6 +217,7 @@ def _study(
         ).scalar_one_or_none()
 
     study = find()
+    created = study is None
     if study is None:
         study = ImagingStudy(
             sender_institution_id=sender,
@@ -212,6 +241,7 @@ def _study(
             study = find()
             if study is None:
                 raise
+            created = False
     if study.patient_key != parsed.patient_key:
         raise Conflict(
             N_("This study is stored for another patient ({attribute} differs)."),
@@ -231,12 +261,15 @@ def _study(
             study.patient_id = patient.id
             session.flush()
             link_institution(session, patient.id, sender, "treated")
-    return study
+    return study, created
 
 
 def _series(
-    session: Session, study: ImagingStudy, parsed: ParsedInstance
+    session: Session, study: ImagingStudy, parsed: ParsedInstance, new_study: bool
 ) -> tuple[ImagingSeries, bool]:
+    """The series and whether it is new; a study this transaction created has none yet
+    (nobody else sees it before the commit), so nothing is looked up then."""
+
     def find() -> ImagingSeries | None:
         return session.execute(
             select(ImagingSeries).where(
@@ -244,7 +277,7 @@ def _series(
             )
         ).scalar_one_or_none()
 
-    series = find()
+    series = None if new_study else find()
     if series is not None:
         return series, False
     series = ImagingSeries(
@@ -267,32 +300,40 @@ def _series(
     return series, True
 
 
-def _count(session: Session, study: ImagingStudy, series: ImagingSeries, new_series: bool) -> None:
-    """Counters by SQL increments, so concurrent instances of one study add up."""
+def _count(
+    session: Session,
+    study: ImagingStudy,
+    series: ImagingSeries,
+    new_series: bool,
+    new_study: bool,
+) -> None:
+    """Counters by SQL increments, so concurrent instances of one study add up.
+
+    The modalities of the study change only with a new series: recomputed then. Only the
+    updated attributes are expired, so the UIDs a caller reads next need no reload.
+    """
     session.execute(
         update(ImagingSeries)
         .where(ImagingSeries.id == series.id)
         .values(instance_count=ImagingSeries.instance_count + 1)
     )
-    modalities = sorted(
-        m
-        for m in session.execute(
-            select(ImagingSeries.modality).where(ImagingSeries.study_id == study.id).distinct()
-        ).scalars()
-        if m
-    )
-    session.execute(
-        update(ImagingStudy)
-        .where(ImagingStudy.id == study.id)
-        .values(
-            instance_count=ImagingStudy.instance_count + 1,
-            series_count=ImagingStudy.series_count + (1 if new_series else 0),
-            modalities="\\".join(modalities)[:128],
-            updated_at=now(),
+    values: dict[str, Any] = {"instance_count": ImagingStudy.instance_count + 1}
+    if new_series:
+        # A study created by this transaction has this one series.
+        found = (
+            [series.modality]
+            if new_study
+            else session.execute(
+                select(ImagingSeries.modality).where(ImagingSeries.study_id == study.id).distinct()
+            ).scalars()
         )
-    )
-    session.expire(study)
-    session.expire(series)
+        modalities = sorted(m for m in found if m)
+        values["series_count"] = ImagingStudy.series_count + 1
+        values["modalities"] = "\\".join(modalities)[:128]
+    values["updated_at"] = now()
+    session.execute(update(ImagingStudy).where(ImagingStudy.id == study.id).values(**values))
+    session.expire(study, list(values))
+    session.expire(series, ["instance_count"])
 
 
 # Reading -----------------------------------------------------------------------------------
