@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export XIETONG_DATA_DIR ?= var
 
-.PHONY: run serve install migrate demo-data demo-province test test-pg lint format messages browser-deps bench-demo-data bench-uploads bench-imaging clean
+.PHONY: run serve install migrate demo-data demo-province test test-pg lint format messages browser-deps bench-demo-data bench-uploads bench-imaging bench-viewer clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ bench-uploads: $(STAMP)
 ## BENCH_ARGS="--quick" for smaller data, "--pg" for PostgreSQL, "--json out.json" for figures
 bench-imaging: $(STAMP)
 	$(PY) bench/imaging.py $(BENCH_ARGS)
+
+## Time to the first image in the viewer (demo CT, chromium) against one rendered JPEG
+bench-viewer: $(STAMP)
+	$(PY) bench/viewer.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
