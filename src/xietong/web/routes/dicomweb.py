@@ -448,15 +448,15 @@ def _metadata(
     request: Request, instances: list[ImagingInstance], study_uid: str, session: DbSession
 ) -> Response:
     _check_accept(request, DICOM_JSON, "application/json")
-    blobs = services(request).blobs
-    series = {i.series_id: imaging.series_uid_of(session, i) for i in instances}
-    body = [
-        retrieve.metadata(
-            blobs, i, _instance_url(request, study_uid, series[i.series_id], i.sop_instance_uid)
-        )
-        for i in instances
-    ]
-    return Response(json.dumps(body, ensure_ascii=False), media_type=DICOM_JSON)
+    series = qido.series_uids(session, instances)
+    body = retrieve.metadata_json(
+        services(request).blobs,
+        [
+            (i, _instance_url(request, study_uid, series[i.series_id], i.sop_instance_uid))
+            for i in instances
+        ],
+    )
+    return Response(body, media_type=DICOM_JSON)
 
 
 @router.get("/studies/{study_uid}/metadata", summary="WADO-RS: the metadata of a study")
