@@ -19,7 +19,11 @@ from xietong.core.storage import LocalBlobStore
 from xietong.web.context import AppServices
 from xietong.web.deps import csrf_protect
 from xietong.web.errors import install_error_handlers
-from xietong.web.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from xietong.web.middleware import (
+    BodyLimitMiddleware,
+    DicomwebGZipMiddleware,
+    SecurityHeadersMiddleware,
+)
 from xietong.web.routers import UPLOAD_PATHS, include_routers
 
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
@@ -64,6 +68,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     include_routers(app)
     _add_docs_route(app)
+    app.add_middleware(DicomwebGZipMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,

@@ -290,3 +290,55 @@ def test_byte_ranges_of_bulk_data(
     several = client.get(path, headers={**auth, "Range": "bytes=0-1,4-5"})
     assert several.status_code == 200  # several ranges: the whole value
     assert client.get(path, headers={**auth, "Range": "bytes=9-2"}).status_code == 416
+
+
+def test_cached_metadata_names_the_url_of_each_request(
+    web: DICOMwebClient, client: TestClient, auth: dict[str, str]
+) -> None:
+    """The second read comes from the metadata cache: same attributes, and the
+    BulkDataURIs name the host of that request, not the one that filled the cache."""
+    overlay = _with_icon("CT_small.dcm")
+    web.store_instances([overlay])
+    headers = {**auth, "Accept": "application/dicom+json"}
+    first = client.get(url(overlay, "/metadata"), headers=headers)
+    second = client.get(
+        url(overlay, "/metadata"), headers={**headers, "Host": "other.example:8443"}
+    )
+    assert first.status_code == second.status_code == 200
+    a, b = first.json()[0], second.json()[0]
+    assert a.keys() == b.keys()
+    icon_a = a["00880200"]["Value"][0]["7FE00010"]["BulkDataURI"]
+    icon_b = b["00880200"]["Value"][0]["7FE00010"]["BulkDataURI"]
+    assert icon_a.startswith("http://testserver/dicomweb/studies/")
+    assert icon_b == icon_a.replace("http://testserver", "http://other.example:8443")
+    assert b["7FE00010"]["BulkDataURI"].startswith("http://other.example:8443/dicomweb/")
+    assert a["00100010"] == b["00100010"]
+
+
+def test_dicomweb_json_is_gzipped_on_request_and_retrieves_are_not(
+    web: DICOMwebClient, client: TestClient, auth: dict[str, str]
+) -> None:
+    ct = stored(web, "CT_small.dcm")
+    meta = url(ct, "/metadata")
+    plain = client.get(meta, headers={**auth, "Accept-Encoding": "identity"})
+    zipped = client.get(meta, headers={**auth, "Accept-Encoding": "gzip"})
+    assert "content-encoding" not in plain.headers
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.json() == plain.json()  # httpx inflates it
+    instance = client.get(
+        url(ct),
+        headers={
+            **auth,
+            "Accept-Encoding": "gzip",
+            "Accept": 'multipart/related; type="application/dicom"',
+        },
+    )
+    assert instance.status_code == 200
+    assert "content-encoding" not in instance.headers
+    rendered = client.get(
+        url(ct, "/rendered"), headers={**auth, "Accept-Encoding": "gzip", "Accept": "image/png"}
+    )
+    assert rendered.status_code == 200
+    assert "content-encoding" not in rendered.headers
+    page = client.get("/login", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in page.headers  # pages stay plain (BREACH)

@@ -247,3 +247,25 @@ def test_a_frame_claiming_huge_dimensions_is_not_decoded(
     decoded = {"Accept": 'multipart/related; type="application/octet-stream"'}
     assert client.get(url(huge, "/frames/1"), headers={**auth, **decoded}).status_code == 406
     assert client.get(url(huge, "/frames/1"), headers=auth).status_code == 200  # as stored
+
+
+@pytest.mark.parametrize("function", ["linear", "linear-exact", "sigmoid"])
+@pytest.mark.parametrize("signed", [False, True])
+def test_windowing_through_the_table_gives_the_per_pixel_bytes(function: str, signed: bool) -> None:
+    """The table of stored values (_window_lut) against the per-pixel computation."""
+    from xietong.imaging import pixels
+
+    rng = np.random.default_rng(7)
+    dtype = np.int16 if signed else np.uint16
+    low = -1024 if signed else 0
+    array = rng.integers(low, low + 3000, size=(64, 64)).astype(dtype)
+    ds = Dataset()
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.RescaleSlope, ds.RescaleIntercept = 1.5, -100
+    window = pixels.Window(300.0, 1200.0, function)
+    table = pixels._window_lut(ds, array, window)
+    values = np.asarray(pixels.apply_modality_lut(array, ds), dtype=np.float64)
+    assert table is not None
+    assert np.array_equal(table, pixels._apply_window(values, window))
+    wide = np.array([[0, 70_000]], dtype=np.uint32)  # too wide a span: per pixel
+    assert pixels._window_lut(ds, wide, window) is None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from xietong.access.models import AuditChainHead, AuditEvent
@@ -55,23 +55,20 @@ def chain_hash(prev_hash: str, row: AuditEvent) -> str:
     return hashlib.sha256((prev_hash + _canonical(row)).encode()).hexdigest()
 
 
-def _lock_head(session: Session) -> AuditChainHead:
-    # The UPDATE takes the row lock (and, on SQLite, the write lock) before we read.
-    session.execute(
+def _lock_head(session: Session) -> tuple[int, str]:
+    """The chain head (last seq, last hash), read by the UPDATE that takes its row lock
+    (and, on SQLite, the write lock): one statement, RETURNING, instead of two."""
+    locked = session.execute(
         update(AuditChainHead)
         .where(AuditChainHead.id == 1)
         .values(last_seq=AuditChainHead.last_seq)
-    )
-    head = session.execute(
-        select(AuditChainHead)
-        .where(AuditChainHead.id == 1)
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if head is None:  # a database migrated without the seed row
-        head = AuditChainHead(id=1, last_seq=0, last_hash=GENESIS_HASH)
-        session.add(head)
-        session.flush()
-    return head
+        .returning(AuditChainHead.last_seq, AuditChainHead.last_hash)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if locked is None:  # a database migrated without the seed row
+        session.execute(insert(AuditChainHead).values(id=1, last_seq=0, last_hash=GENESIS_HASH))
+        return 0, GENESIS_HASH
+    return int(locked[0]), str(locked[1])
 
 
 def _text(value: str, size: int) -> str:
@@ -91,9 +88,9 @@ def record(
     purpose: str = "",
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    head = _lock_head(session)
+    last_seq, last_hash = _lock_head(session)
     row = AuditEvent(
-        seq=head.last_seq + 1,
+        seq=last_seq + 1,
         at=now(),
         actor_user_id=principal.user_id,
         actor_username=_text(principal.username, 64),
@@ -106,11 +103,15 @@ def record(
         purpose=_text(purpose, 200),
         client_address=_text(principal.client_address, 64),
         detail=json.dumps(detail or {}, sort_keys=True, ensure_ascii=False, default=str),
-        prev_hash=head.last_hash,
+        prev_hash=last_hash,
     )
-    row.hash = chain_hash(head.last_hash, row)
-    head.last_seq = row.seq
-    head.last_hash = row.hash
+    row.hash = chain_hash(last_hash, row)
+    session.execute(
+        update(AuditChainHead)
+        .where(AuditChainHead.id == 1)
+        .values(last_seq=row.seq, last_hash=row.hash)
+        .execution_options(synchronize_session=False)
+    )
     session.add(row)
     session.flush()
     return row

@@ -316,15 +316,39 @@ def _eight_bit(ds: Dataset, array: NDArray[Any], window: Window | None) -> NDArr
         return _scale_colour(apply_color_lut(array, ds))
     if array.ndim == 3:
         return _scale_colour(array)
-    values = np.asarray(apply_modality_lut(array, ds), dtype=np.float64)
     if window is None:
         window = _file_window(ds)
+    # With a window the VOI LUT is not used (below), so the table gives the same bytes.
+    table = _window_lut(ds, array, window) if window is not None else None
+    if table is not None:
+        return 255 - table if photometric == "MONOCHROME1" else table
+    values = np.asarray(apply_modality_lut(array, ds), dtype=np.float64)
     if window is None and "VOILUTSequence" in ds:
         values = np.asarray(apply_voi_lut(values, ds, index=0), dtype=np.float64)
     out = _apply_window(values, window) if window is not None else _min_max(values)
     if photometric == "MONOCHROME1":
         out = 255 - out
     return out
+
+
+LUT_MAX_ENTRIES = 65536
+
+
+def _window_lut(ds: Dataset, array: NDArray[Any], window: Window) -> NDArray[np.uint8] | None:
+    """The windowed image through a table of every stored value between the frame's
+    minimum and maximum: the modality LUT and the window are per-pixel functions, so
+    running them once per distinct value (a few thousand for CT) gives the same bytes as
+    running them on every pixel. None when the samples are not integers or span too much."""
+    if array.dtype.kind not in "iu" or array.size == 0:
+        return None
+    low, high = int(array.min()), int(array.max())
+    if high - low >= LUT_MAX_ENTRIES or high - low + 1 >= array.size:
+        return None
+    stored = np.arange(low, high + 1, dtype=array.dtype)
+    table = _apply_window(np.asarray(apply_modality_lut(stored, ds), dtype=np.float64), window)
+    offsets = array.astype(np.int64) - low if low else array
+    result: NDArray[np.uint8] = table[offsets]
+    return result
 
 
 def _scale_colour(array: NDArray[Any]) -> NDArray[np.uint8]:

@@ -425,6 +425,14 @@ def _series_by_id(session: Session, ids: set[int]) -> dict[int, ImagingSeries]:
     }
 
 
+def series_uids(session: Session, instances: Iterable[ImagingInstance]) -> dict[int, str]:
+    """Series id → Series Instance UID for the instances, in one query."""
+    return {
+        s.id: s.series_uid
+        for s in _series_by_id(session, {i.series_id for i in instances}).values()
+    }
+
+
 def find_instance(
     session: Session, study: ImagingStudy, series_uid: str, sop_uid: str
 ) -> ImagingInstance | None:

@@ -10,7 +10,11 @@ a sequence), so nested values are never confused with top-level ones.
 
 from __future__ import annotations
 
+import json
 import re
+import threading
+import uuid
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from io import BytesIO
@@ -216,6 +220,60 @@ def metadata(blobs: BlobStore, instance: ImagingInstance, instance_url: str) -> 
         vr = "OB" if pixels.is_encapsulated(instance.transfer_syntax_uid) else "OW"
         result[PIXEL_DATA] = {"vr": vr, "BulkDataURI": f"{instance_url}/bulkdata/{PIXEL_DATA}"}
     return result
+
+
+class MetadataCache:
+    """The DICOM JSON of stored instances, serialised, by blob key, least recently used
+    dropped past ``max_bytes``.
+
+    A blob is content-addressed (its key is the SHA-256 of the file), so its metadata never
+    changes; only the instance URL of the BulkDataURIs depends on the request. It is kept
+    as the JSON split at a marker that no stored value can hold (a random per-process token
+    between NULs, which JSON escapes in values), and joined with the escaped URL on use.
+    The cache is read only after the study was opened (access checked and audited).
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._marker = f"\x00{uuid.uuid4().hex}\x00"
+        self._entries: OrderedDict[tuple[str, int, str], tuple[list[str], int]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def json(self, blobs: BlobStore, instance: ImagingInstance, instance_url: str) -> str:
+        """The metadata of one instance, as a JSON object text."""
+        key = (instance.blob_key, instance.rows or 0, instance.transfer_syntax_uid)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+        if entry is None:
+            text = json.dumps(metadata(blobs, instance, self._marker), ensure_ascii=False)
+            marker = json.dumps(self._marker, ensure_ascii=False)[1:-1]
+            entry = (text.split(marker), len(text))
+            self._put(key, entry)
+        url = json.dumps(instance_url, ensure_ascii=False)[1:-1]
+        return url.join(entry[0])
+
+    def _put(self, key: tuple[str, int, str], entry: tuple[list[str], int]) -> None:
+        if entry[1] > self.max_bytes:
+            return
+        with self._lock:
+            if key in self._entries:
+                return
+            self._entries[key] = entry
+            self._size += entry[1]
+            while self._size > self.max_bytes:
+                _, (_, size) = self._entries.popitem(last=False)
+                self._size -= size
+
+
+METADATA_CACHE = MetadataCache(max_bytes=32 * 1_048_576)
+
+
+def metadata_json(blobs: BlobStore, instances: list[tuple[ImagingInstance, str]]) -> str:
+    """The DICOM JSON array of the metadata of (instance, its URL) pairs."""
+    return "[" + ", ".join(METADATA_CACHE.json(blobs, i, url) for i, url in instances) + "]"
 
 
 def check_bulk_path(path: str) -> None:

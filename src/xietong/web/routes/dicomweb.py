@@ -348,24 +348,31 @@ def search_instances(
 Part = tuple[str, bytes]  # (Content-Type of the part, its bytes)
 
 
-def _multipart(parts: Iterator[Part], media: str) -> StreamingResponse:
-    """A multipart/related answer, streamed; the first part is made before the answer
-    starts, so a decoding error is still a clean 4xx."""
+def _multipart(parts: Iterator[Part], media: str) -> Response:
+    """A multipart/related answer; the first part is made before the answer starts, so a
+    decoding error is still a clean 4xx. One part is sent whole; several are streamed, one
+    chunk per part (each chunk of a sync iterator is a hop to the thread pool)."""
     boundary = uuid.uuid4().hex
+    content_type = f'multipart/related; type="{media}"; boundary={boundary}'
     first = next(parts, None)
+    second = next(parts, None) if first is not None else None
+    close = f"--{boundary}--\r\n".encode()
 
-    def body() -> Iterator[bytes]:
-        for part_type, data in chain([first] if first is not None else [], parts):
-            yield (
-                f"--{boundary}\r\nContent-Type: {part_type}\r\nContent-Length: {len(data)}\r\n\r\n"
-            ).encode()
-            yield data
-            yield b"\r\n"
-        yield f"--{boundary}--\r\n".encode()
+    def chunk(part: Part) -> bytes:
+        part_type, data = part
+        head = f"--{boundary}\r\nContent-Type: {part_type}\r\nContent-Length: {len(data)}\r\n\r\n"
+        return b"".join((head.encode(), data, b"\r\n"))
 
-    return StreamingResponse(
-        body(), media_type=f'multipart/related; type="{media}"; boundary={boundary}'
-    )
+    if second is None:
+        body = chunk(first) + close if first is not None else close
+        return Response(body, media_type=content_type)
+
+    def body_chunks() -> Iterator[bytes]:
+        for part in chain([first, second] if first is not None else [], parts):
+            yield chunk(part)
+        yield close
+
+    return StreamingResponse(body_chunks(), media_type=content_type)
 
 
 def _instance_url(request: Request, study: str, series: str, sop: str) -> str:
@@ -391,7 +398,7 @@ def _instances(
     return instances
 
 
-def _retrieve(request: Request, instances: list[ImagingInstance]) -> StreamingResponse:
+def _retrieve(request: Request, instances: list[ImagingInstance]) -> Response:
     syntax = retrieve.choose_syntax(
         request.headers.get("accept", ""), {i.transfer_syntax_uid for i in instances}
     )
@@ -411,7 +418,7 @@ def _retrieve(request: Request, instances: list[ImagingInstance]) -> StreamingRe
 @router.get("/studies/{study_uid}", summary="WADO-RS: retrieve a study")
 def retrieve_study(
     study_uid: str, request: Request, session: DbSession, principal: CurrentPrincipal
-) -> StreamingResponse:
+) -> Response:
     return _retrieve(request, _instances(session, principal, study_uid))
 
 
@@ -422,7 +429,7 @@ def retrieve_series(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
-) -> StreamingResponse:
+) -> Response:
     return _retrieve(request, _instances(session, principal, study_uid, series_uid))
 
 
@@ -437,7 +444,7 @@ def retrieve_instance(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
-) -> StreamingResponse:
+) -> Response:
     return _retrieve(request, _instances(session, principal, study_uid, series_uid, sop_uid))
 
 
@@ -448,15 +455,15 @@ def _metadata(
     request: Request, instances: list[ImagingInstance], study_uid: str, session: DbSession
 ) -> Response:
     _check_accept(request, DICOM_JSON, "application/json")
-    blobs = services(request).blobs
-    series = {i.series_id: imaging.series_uid_of(session, i) for i in instances}
-    body = [
-        retrieve.metadata(
-            blobs, i, _instance_url(request, study_uid, series[i.series_id], i.sop_instance_uid)
-        )
-        for i in instances
-    ]
-    return Response(json.dumps(body, ensure_ascii=False), media_type=DICOM_JSON)
+    series = qido.series_uids(session, instances)
+    body = retrieve.metadata_json(
+        services(request).blobs,
+        [
+            (i, _instance_url(request, study_uid, series[i.series_id], i.sop_instance_uid))
+            for i in instances
+        ],
+    )
+    return Response(body, media_type=DICOM_JSON)
 
 
 @router.get("/studies/{study_uid}/metadata", summary="WADO-RS: the metadata of a study")
@@ -508,7 +515,7 @@ def bulkdata(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
-) -> StreamingResponse:
+) -> Response:
     retrieve.check_bulk_path(path.upper())
     (instance,) = _instances(session, principal, study_uid, series_uid, sop_uid)
     accept = request.headers.get("accept", "")
@@ -544,7 +551,7 @@ def retrieve_frames(
     request: Request,
     session: DbSession,
     principal: CurrentPrincipal,
-) -> StreamingResponse:
+) -> Response:
     numbers = pixels.parse_frame_list(frame_list)
     (instance,) = _instances(session, principal, study_uid, series_uid, sop_uid)
     pixels.check_frames(numbers, instance.frames or (1 if instance.rows else 0))
