@@ -20,13 +20,12 @@ from __future__ import annotations
 import hashlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Table, and_, bindparam, case, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from xietong.access import audit
 from xietong.access.policies import deny_not_found, require_roles
@@ -42,6 +41,7 @@ from xietong.patients.access import register_item_kind, resolve_access, visible_
 from xietong.patients.registration import link_institution, match_patient
 
 ITEM_KIND = "imaging_study"
+_Row = TypeVar("_Row", ImagingStudy, ImagingSeries)
 Duplicate = Literal["accept_identical", "refuse"]
 STORE_ROLES = {Role.APPLICANT_DOCTOR, Role.RADIOLOGIST, Role.COORDINATOR, Role.EXPERT}
 READ_ROLES = {Role.APPLICANT_DOCTOR, Role.RADIOLOGIST, Role.COORDINATOR, Role.EXPERT}
@@ -173,8 +173,9 @@ def _index(
     study, series = _existing(session, parsed, sender_institution_id)
     new_study = study is None
     if study is None:
-        study, new_study = _study(session, parsed, sender_institution_id)
-    _check_patient(session, pii, study, parsed, sender_institution_id)
+        study, new_study = _study(session, pii, parsed, sender_institution_id)
+    else:
+        _check_patient(session, pii, study, parsed, sender_institution_id)
     new_series = series is None
     if series is None:
         series, new_series = _series(session, study, parsed, new_study)
@@ -197,7 +198,10 @@ def _index(
     }
     instance_id = _insert_instance(session, values)
     if instance_id is None:
-        # A concurrent send of the same instance won the unique key.
+        # A concurrent send of the same instance won the unique key. (It cannot have made
+        # the study or series this transaction just created, counted for this instance.)
+        if new_study or new_series:
+            raise OSError("an instance of a study or series created now is already stored")
         winner = _instance(session, sender_institution_id, parsed.sop_instance_uid)
         if winner is None:
             raise OSError("the instance's unique key conflicted with no row")
@@ -301,38 +305,72 @@ def _existing(
     return (None, None) if row is None else (row[0], row[1])
 
 
-def _study(session: Session, parsed: ParsedInstance, sender: int) -> tuple[ImagingStudy, bool]:
-    """A new study for the instance, or the one a concurrent transaction just created."""
-
-    def find() -> ImagingStudy | None:
-        return session.execute(
-            _STUDY, {"sender": sender, "study_uid": parsed.study_uid}
-        ).scalar_one_or_none()
-
-    study = ImagingStudy(
+def _study(
+    session: Session, pii: PiiProtector, parsed: ParsedInstance, sender: int
+) -> tuple[ImagingStudy, bool]:
+    """A new study for the instance, counting it and its series (so no UPDATE follows), or
+    the one a concurrent transaction just created."""
+    patient = match_patient(
+        session,
+        pii,
+        institution_id=sender,
+        mrn=parsed.patient_key,
+        resident_ids=parsed.other_patient_ids,
+    )
+    at = now()
+    study = _insert_new(
+        session,
+        ImagingStudy,
+        ("sender_institution_id", "study_uid"),
         sender_institution_id=sender,
         study_uid=parsed.study_uid,
+        patient_id=patient.id if patient is not None else None,
         accession_number=parsed.accession_number,
         study_date=parsed.study_date,
         study_time=parsed.study_time,
         study_id=parsed.study_id,
         description=parsed.study_description,
+        modalities=parsed.modality[:128],
         referring_physician=parsed.referring_physician,
         patient_name=parsed.patient_name,
         patient_key=parsed.patient_key,
         patient_birth_date=parsed.patient_birth_date,
         patient_sex=parsed.patient_sex,
+        series_count=1,
+        instance_count=1,
+        created_at=at,
+        updated_at=at,
     )
-    try:
-        with session.begin_nested():
-            session.add(study)
-            session.flush()
-    except IntegrityError:
-        found = find()
-        if found is None:
-            raise
-        return found, False
-    return study, True
+    if study is not None:
+        if patient is not None:
+            link_institution(session, patient.id, sender, "treated")
+        return study, True
+    found = session.execute(
+        _STUDY, {"sender": sender, "study_uid": parsed.study_uid}
+    ).scalar_one_or_none()
+    if found is None:
+        raise OSError("the study's unique key conflicted with no row")
+    _check_patient(session, pii, found, parsed, sender)
+    return found, False
+
+
+def _insert_new(
+    session: Session, model: type[_Row], key: tuple[str, str], **values: Any
+) -> _Row | None:
+    """A new row, or None when its unique key is taken: INSERT ... ON CONFLICT DO NOTHING
+    RETURNING id (the database arbitrates races, no savepoint), then the object is attached
+    to the session as loaded (every column is given, so nothing is read back)."""
+    table = cast(Table, model.__table__)
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(table).on_conflict_do_nothing(index_elements=list(key)).returning(table.c.id)
+    row_id = session.connection().execute(statement, values).scalar_one_or_none()
+    if row_id is None:
+        return None
+    row = model(id=row_id, **values)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
 
 
 def _check_patient(
@@ -363,32 +401,33 @@ def _check_patient(
 def _series(
     session: Session, study: ImagingStudy, parsed: ParsedInstance, new_study: bool
 ) -> tuple[ImagingSeries, bool]:
-    """A new series of the study, or the one a concurrent transaction just created (a
-    study this transaction created has no other)."""
-
-    def find() -> ImagingSeries | None:
-        return session.execute(
-            _SERIES, {"study_id": study.id, "series_uid": parsed.series_uid}
-        ).scalar_one_or_none()
-
-    series = ImagingSeries(
+    """A new series of the study, counting the instance, or the one a concurrent
+    transaction just created (a study this transaction created has no other)."""
+    series = _insert_new(
+        session,
+        ImagingSeries,
+        ("study_id", "series_uid"),
         study_id=study.id,
         series_uid=parsed.series_uid,
         modality=parsed.modality,
         series_number=parsed.series_number,
         description=parsed.series_description,
         body_part=parsed.body_part,
+        instance_count=1,
+        created_at=now(),
     )
-    try:
-        with session.begin_nested():
-            session.add(series)
-            session.flush()
-    except IntegrityError:
-        found = None if new_study else find()
-        if found is None:
-            raise
-        return found, False
-    return series, True
+    if series is not None:
+        return series, True
+    found = (
+        None
+        if new_study
+        else session.execute(
+            _SERIES, {"study_id": study.id, "series_uid": parsed.series_uid}
+        ).scalar_one_or_none()
+    )
+    if found is None:
+        raise OSError("the series' unique key conflicted with no row")
+    return found, False
 
 
 def _count(
@@ -403,32 +442,30 @@ def _count(
     The modalities of the study change only with a new series: recomputed then. Only the
     updated attributes are expired, so the UIDs a caller reads next need no reload.
     """
+    if new_study:
+        return  # the study and its series were inserted counting this instance
     # Core statements on the tables: the ORM's bulk UPDATE path costs more than the SQL.
     series_table = cast(Table, ImagingSeries.__table__)
     study_table = cast(Table, ImagingStudy.__table__)
     connection = session.connection()
-    connection.execute(
-        update(series_table)
-        .where(series_table.c.id == series.id)
-        .values(instance_count=series_table.c.instance_count + 1)
-    )
+    if not new_series:
+        connection.execute(
+            update(series_table)
+            .where(series_table.c.id == series.id)
+            .values(instance_count=series_table.c.instance_count + 1)
+        )
+        session.expire(series, ["instance_count"])
     values: dict[str, Any] = {"instance_count": study_table.c.instance_count + 1}
     if new_series:
-        # A study created by this transaction has this one series.
-        found = (
-            [series.modality]
-            if new_study
-            else session.execute(
-                select(ImagingSeries.modality).where(ImagingSeries.study_id == study.id).distinct()
-            ).scalars()
-        )
+        found = session.execute(
+            select(ImagingSeries.modality).where(ImagingSeries.study_id == study.id).distinct()
+        ).scalars()
         modalities = sorted(m for m in found if m)
         values["series_count"] = study_table.c.series_count + 1
         values["modalities"] = "\\".join(modalities)[:128]
     values["updated_at"] = now()
     connection.execute(update(study_table).where(study_table.c.id == study.id).values(**values))
     session.expire(study, list(values))
-    session.expire(series, ["instance_count"])
 
 
 # Reading -----------------------------------------------------------------------------------
