@@ -321,7 +321,9 @@ class DimseSettings(BaseSettings):
         description="Most C-FIND matches answered; beyond them the query ends with 0xA700.",
     )
     max_pdu_bytes: int = Field(
-        default=65_536,
+        # 1 MiB: a CT slice arrives in one PDU instead of eight, and pynetdicom's reactor
+        # turns (each may sleep 1 ms) go with the PDUs; ten associations hold 10 MiB at most.
+        default=1_048_576,
         ge=16_384,
         le=1_048_576,
         description="Largest PDU we receive (announced to peers, and enforced: larger ones "

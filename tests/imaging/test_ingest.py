@@ -65,12 +65,16 @@ def w(world: World) -> World:
 
 def test_an_identical_resend_is_accepted_once(w: World) -> None:
     first = ingest(w, sample("CT_small.dcm"))
-    again = ingest(w, sample("CT_small.dcm"))
+    _accepted_once(w, first, ingest(w, sample("CT_small.dcm")))
+
+
+def _accepted_once(w: World, first: service.Ingested, again: service.Ingested) -> None:
     assert not again.created
     assert again.instance.id == first.instance.id
     assert count(w, ImagingInstance) == 1
     study = w.db.get(ImagingStudy, first.study.id)
     assert study is not None
+    w.db.refresh(study)
     assert study.instance_count == 1
 
 
@@ -279,3 +283,45 @@ def test_the_blob_is_on_disk_when_ingest_returns(w: World) -> None:
     result = ingest(w, sample("MR_small.dcm"))
     assert w.blobs.verify(result.instance.blob_key)
     assert blob_files(w) == 1
+
+
+def test_a_study_and_series_committed_after_the_lookup_are_joined(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A concurrent transaction created the study and series after our lookup: the unique
+    keys refuse our inserts and the instance joins their rows, counted once."""
+    ingest(w, sample("CT_small.dcm"))
+    monkeypatch.setattr(service, "_existing", lambda *_: (None, None))
+    second = with_attributes("CT_small.dcm", SOPInstanceUID="1.2.3.4.5.6.7")
+    result = ingest(w, second)
+    assert result.created
+    assert count(w, ImagingStudy) == 1
+    assert count(w, ImagingSeries) == 1
+    study = w.db.get(ImagingStudy, result.study.id)
+    series = w.db.get(ImagingSeries, result.instance.series_id)
+    assert study is not None
+    assert series is not None
+    w.db.refresh(study)
+    w.db.refresh(series)
+    assert (study.series_count, study.instance_count) == (1, 2)
+    assert series.instance_count == 2
+
+
+def test_an_identical_instance_committed_after_the_lookup_is_accepted_once(
+    w: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resend check missed a concurrent commit of the same instance: the unique key
+    refuses the insert, and the winner's row is the answer (other bytes: a conflict)."""
+    first = ingest(w, sample("CT_small.dcm"))
+    lookup = service._instance
+    calls: list[int] = []
+
+    def late(*args: object) -> ImagingInstance | None:
+        calls.append(1)
+        return None if len(calls) == 1 else lookup(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "_instance", late)
+    _accepted_once(w, first, ingest(w, sample("CT_small.dcm")))
+    calls.clear()
+    with pytest.raises(Conflict):
+        ingest(w, with_attributes("CT_small.dcm", StudyDescription="changed"))

@@ -18,13 +18,14 @@ absent study, audited.
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
-from sqlalchemy import ColumnElement, case, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from xietong.access import audit
 from xietong.access.policies import deny_not_found, require_roles
@@ -32,7 +33,7 @@ from xietong.access.principal import Principal
 from xietong.core.clock import now
 from xietong.core.errors import N_, Conflict, Forbidden, PayloadTooLarge
 from xietong.core.pii import PiiProtector
-from xietong.core.storage import BlobStore, key_for_digest
+from xietong.core.storage import BlobRef, BlobStore, key_for_digest
 from xietong.identity.roles import Role
 from xietong.imaging.dicom import FIELD, ParsedInstance, is_valid_uid, read_instance
 from xietong.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy
@@ -40,6 +41,7 @@ from xietong.patients.access import register_item_kind, resolve_access, visible_
 from xietong.patients.registration import link_institution, match_patient
 
 ITEM_KIND = "imaging_study"
+_Row = TypeVar("_Row", ImagingStudy, ImagingSeries)
 Duplicate = Literal["accept_identical", "refuse"]
 STORE_ROLES = {Role.APPLICANT_DOCTOR, Role.RADIOLOGIST, Role.COORDINATOR, Role.EXPERT}
 READ_ROLES = {Role.APPLICANT_DOCTOR, Role.RADIOLOGIST, Role.COORDINATOR, Role.EXPERT}
@@ -97,8 +99,12 @@ def ingest(
     actor: Principal,
     duplicate: Duplicate = "accept_identical",
     max_bytes: int = 512 * 1_048_576,
+    writes: BlobWrites | None = None,
 ) -> Ingested:
-    """Check, store and index one DICOM Part 10 file sent by ``sender_institution_id``."""
+    """Check, store and index one DICOM Part 10 file sent by ``sender_institution_id``.
+
+    The blob is durable when this returns, unless ``writes`` is given: then the caller
+    awaits ``writes.wait()`` before its commit (the blobs of a STOW-RS request)."""
     if NODE_ROLE not in actor.roles:
         require_roles(session, actor, STORE_ROLES, action="imaging.store", object_kind=ITEM_KIND)
     if actor.institution_id != sender_institution_id:
@@ -115,13 +121,42 @@ def ingest(
     if earlier is not None:
         return _again(session, earlier, digest, duplicate)
     pending = _WRITER.submit(blobs.put_bytes, data)
+    if writes is not None:
+        result = _index(session, pii, parsed, digest, len(data), actor, duplicate)
+        writes.add(pending, digest, len(data))  # awaited, with the others, before the commit
+        return result
     try:
         result = _index(session, pii, parsed, digest, len(data), actor, duplicate)
     finally:
         stored = pending.result()  # durable (or raising) before anything is answered
-    if stored.key != key_for_digest(digest) or stored.size != len(data):
-        raise OSError("the blob store did not key the instance by its SHA-256")
+    _check_stored(stored, digest, len(data))
     return result
+
+
+def _check_stored(stored: BlobRef, digest: str, size: int) -> None:
+    if stored.key != key_for_digest(digest) or stored.size != size:
+        raise OSError("the blob store did not key the instance by its SHA-256")
+
+
+class BlobWrites:
+    """The blobs of one request's instances, written concurrently and awaited together.
+
+    A STOW-RS request is acknowledged once, after its transaction commits: its parts' files
+    need to be durable only by then, so their writes (and fsyncs, which the file system
+    batches) overlap instead of running one after another. :meth:`wait` must return before
+    the commit; it raises if any blob failed, and the request then fails as a whole.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Future[BlobRef], str, int]] = []
+
+    def add(self, pending: Future[BlobRef], digest: str, size: int) -> None:
+        self._pending.append((pending, digest, size))
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, []
+        for future, digest, size in pending:
+            _check_stored(future.result(), digest, size)
 
 
 def _index(
@@ -135,34 +170,43 @@ def _index(
 ) -> Ingested:
     """Index one new instance (its blob is being written meanwhile)."""
     sender_institution_id = actor.institution_id or 0  # checked equal by ingest
-    study, new_study = _study(session, pii, parsed, sender_institution_id)
-    series, new_series = _series(session, study, parsed, new_study)
-    instance = ImagingInstance(
-        series_id=series.id,
-        study_id=study.id,
-        sender_institution_id=sender_institution_id,
-        sop_instance_uid=parsed.sop_instance_uid,
-        sop_class_uid=parsed.sop_class_uid,
-        transfer_syntax_uid=parsed.transfer_syntax_uid,
-        instance_number=parsed.instance_number,
-        rows=parsed.rows,
-        columns=parsed.columns,
-        frames=parsed.frames,
-        blob_key=key_for_digest(digest),
-        sha256=digest,
-        size=size,
-        received_by_user_id=actor.user_id,
-    )
-    try:
-        with session.begin_nested():
-            session.add(instance)
-            session.flush()
-    except IntegrityError:
-        # A concurrent send of the same instance won the unique key.
+    study, series = _existing(session, parsed, sender_institution_id)
+    new_study = study is None
+    if study is None:
+        study, new_study = _study(session, pii, parsed, sender_institution_id)
+    else:
+        _check_patient(session, pii, study, parsed, sender_institution_id)
+    new_series = series is None
+    if series is None:
+        series, new_series = _series(session, study, parsed, new_study)
+    values: dict[str, Any] = {
+        "series_id": series.id,
+        "study_id": study.id,
+        "sender_institution_id": sender_institution_id,
+        "sop_instance_uid": parsed.sop_instance_uid,
+        "sop_class_uid": parsed.sop_class_uid,
+        "transfer_syntax_uid": parsed.transfer_syntax_uid,
+        "instance_number": parsed.instance_number,
+        "rows": parsed.rows,
+        "columns": parsed.columns,
+        "frames": parsed.frames,
+        "blob_key": key_for_digest(digest),
+        "sha256": digest,
+        "size": size,
+        "received_at": now(),
+        "received_by_user_id": actor.user_id,
+    }
+    instance_id = _insert_instance(session, values)
+    if instance_id is None:
+        # A concurrent send of the same instance won the unique key. (It cannot have made
+        # the study or series this transaction just created, counted for this instance.)
+        if new_study or new_series:
+            raise OSError("an instance of a study or series created now is already stored")
         winner = _instance(session, sender_institution_id, parsed.sop_instance_uid)
         if winner is None:
-            raise
+            raise OSError("the instance's unique key conflicted with no row")
         return _again(session, winner, digest, duplicate)
+    instance = ImagingInstance(id=instance_id, **values)
     _count(session, study, series, new_series, new_study)
     audit.record(
         session,
@@ -179,13 +223,35 @@ def _index(
     return Ingested(instance, study, True)
 
 
-def _instance(session: Session, sender: int, sop_uid: str) -> ImagingInstance | None:
-    return session.execute(
-        select(ImagingInstance).where(
-            ImagingInstance.sender_institution_id == sender,
-            ImagingInstance.sop_instance_uid == sop_uid,
+# Built once per dialect (the statement is the same for every instance).
+_INSERT_INSTANCE: dict[str, Any] = {}
+
+
+def _insert_instance(session: Session, values: dict[str, Any]) -> int | None:
+    """The id of the new instance row, or None when the unique key (sender, SOP Instance
+    UID) already holds one: a Core INSERT ... ON CONFLICT DO NOTHING RETURNING, so the
+    database stays the arbiter of races without a savepoint or an ORM flush."""
+    dialect = session.get_bind().dialect.name
+    statement = _INSERT_INSTANCE.get(dialect)
+    if statement is None:
+        table = cast(Table, ImagingInstance.__table__)
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = _INSERT_INSTANCE[dialect] = (
+            insert(table)
+            .on_conflict_do_nothing(index_elements=["sender_institution_id", "sop_instance_uid"])
+            .returning(table.c.id)
         )
-    ).scalar_one_or_none()
+    return session.connection().execute(statement, values).scalar_one_or_none()
+
+
+_INSTANCE = select(ImagingInstance).where(
+    ImagingInstance.sender_institution_id == bindparam("sender"),
+    ImagingInstance.sop_instance_uid == bindparam("sop_uid"),
+)
+
+
+def _instance(session: Session, sender: int, sop_uid: str) -> ImagingInstance | None:
+    return session.execute(_INSTANCE, {"sender": sender, "sop_uid": sop_uid}).scalar_one_or_none()
 
 
 def _again(
@@ -203,45 +269,114 @@ def _again(
     )
 
 
+# One round trip for the study and series of an instance (most instances join both).
+_STUDY_AND_SERIES = (
+    select(ImagingStudy, ImagingSeries)
+    .outerjoin(
+        ImagingSeries,
+        and_(
+            ImagingSeries.study_id == ImagingStudy.id,
+            ImagingSeries.series_uid == bindparam("series_uid"),
+        ),
+    )
+    .where(
+        ImagingStudy.sender_institution_id == bindparam("sender"),
+        ImagingStudy.study_uid == bindparam("study_uid"),
+    )
+)
+_STUDY = select(ImagingStudy).where(
+    ImagingStudy.sender_institution_id == bindparam("sender"),
+    ImagingStudy.study_uid == bindparam("study_uid"),
+)
+_SERIES = select(ImagingSeries).where(
+    ImagingSeries.study_id == bindparam("study_id"),
+    ImagingSeries.series_uid == bindparam("series_uid"),
+)
+
+
+def _existing(
+    session: Session, parsed: ParsedInstance, sender: int
+) -> tuple[ImagingStudy | None, ImagingSeries | None]:
+    """The stored study and series of the instance, either or both absent."""
+    row = session.execute(
+        _STUDY_AND_SERIES,
+        {"sender": sender, "study_uid": parsed.study_uid, "series_uid": parsed.series_uid},
+    ).first()
+    return (None, None) if row is None else (row[0], row[1])
+
+
 def _study(
     session: Session, pii: PiiProtector, parsed: ParsedInstance, sender: int
 ) -> tuple[ImagingStudy, bool]:
-    """The study of the instance and whether this transaction created it."""
+    """A new study for the instance, counting it and its series (so no UPDATE follows), or
+    the one a concurrent transaction just created."""
+    patient = match_patient(
+        session,
+        pii,
+        institution_id=sender,
+        mrn=parsed.patient_key,
+        resident_ids=parsed.other_patient_ids,
+    )
+    at = now()
+    study = _insert_new(
+        session,
+        ImagingStudy,
+        ("sender_institution_id", "study_uid"),
+        sender_institution_id=sender,
+        study_uid=parsed.study_uid,
+        patient_id=patient.id if patient is not None else None,
+        accession_number=parsed.accession_number,
+        study_date=parsed.study_date,
+        study_time=parsed.study_time,
+        study_id=parsed.study_id,
+        description=parsed.study_description,
+        modalities=parsed.modality[:128],
+        referring_physician=parsed.referring_physician,
+        patient_name=parsed.patient_name,
+        patient_key=parsed.patient_key,
+        patient_birth_date=parsed.patient_birth_date,
+        patient_sex=parsed.patient_sex,
+        series_count=1,
+        instance_count=1,
+        created_at=at,
+        updated_at=at,
+    )
+    if study is not None:
+        if patient is not None:
+            link_institution(session, patient.id, sender, "treated")
+        return study, True
+    found = session.execute(
+        _STUDY, {"sender": sender, "study_uid": parsed.study_uid}
+    ).scalar_one_or_none()
+    if found is None:
+        raise OSError("the study's unique key conflicted with no row")
+    _check_patient(session, pii, found, parsed, sender)
+    return found, False
 
-    def find() -> ImagingStudy | None:
-        return session.execute(
-            select(ImagingStudy).where(
-                ImagingStudy.sender_institution_id == sender,
-                ImagingStudy.study_uid == parsed.study_uid,
-            )
-        ).scalar_one_or_none()
 
-    study = find()
-    created = study is None
-    if study is None:
-        study = ImagingStudy(
-            sender_institution_id=sender,
-            study_uid=parsed.study_uid,
-            accession_number=parsed.accession_number,
-            study_date=parsed.study_date,
-            study_time=parsed.study_time,
-            study_id=parsed.study_id,
-            description=parsed.study_description,
-            referring_physician=parsed.referring_physician,
-            patient_name=parsed.patient_name,
-            patient_key=parsed.patient_key,
-            patient_birth_date=parsed.patient_birth_date,
-            patient_sex=parsed.patient_sex,
-        )
-        try:
-            with session.begin_nested():
-                session.add(study)
-                session.flush()
-        except IntegrityError:
-            study = find()
-            if study is None:
-                raise
-            created = False
+def _insert_new(
+    session: Session, model: type[_Row], key: tuple[str, str], **values: Any
+) -> _Row | None:
+    """A new row, or None when its unique key is taken: INSERT ... ON CONFLICT DO NOTHING
+    RETURNING id (the database arbitrates races, no savepoint), then the object is attached
+    to the session as loaded (every column is given, so nothing is read back)."""
+    table = cast(Table, model.__table__)
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(table).on_conflict_do_nothing(index_elements=list(key)).returning(table.c.id)
+    row_id = session.connection().execute(statement, values).scalar_one_or_none()
+    if row_id is None:
+        return None
+    row = model(id=row_id, **values)
+    make_transient_to_detached(row)
+    session.add(row)
+    return row
+
+
+def _check_patient(
+    session: Session, pii: PiiProtector, study: ImagingStudy, parsed: ParsedInstance, sender: int
+) -> None:
+    """Refuse an instance of another patient; link the study to its patient once known."""
     if study.patient_key != parsed.patient_key:
         raise Conflict(
             N_("This study is stored for another patient ({attribute} differs)."),
@@ -261,43 +396,38 @@ def _study(
             study.patient_id = patient.id
             session.flush()
             link_institution(session, patient.id, sender, "treated")
-    return study, created
 
 
 def _series(
     session: Session, study: ImagingStudy, parsed: ParsedInstance, new_study: bool
 ) -> tuple[ImagingSeries, bool]:
-    """The series and whether it is new; a study this transaction created has none yet
-    (nobody else sees it before the commit), so nothing is looked up then."""
-
-    def find() -> ImagingSeries | None:
-        return session.execute(
-            select(ImagingSeries).where(
-                ImagingSeries.study_id == study.id, ImagingSeries.series_uid == parsed.series_uid
-            )
-        ).scalar_one_or_none()
-
-    series = None if new_study else find()
-    if series is not None:
-        return series, False
-    series = ImagingSeries(
+    """A new series of the study, counting the instance, or the one a concurrent
+    transaction just created (a study this transaction created has no other)."""
+    series = _insert_new(
+        session,
+        ImagingSeries,
+        ("study_id", "series_uid"),
         study_id=study.id,
         series_uid=parsed.series_uid,
         modality=parsed.modality,
         series_number=parsed.series_number,
         description=parsed.series_description,
         body_part=parsed.body_part,
+        instance_count=1,
+        created_at=now(),
     )
-    try:
-        with session.begin_nested():
-            session.add(series)
-            session.flush()
-    except IntegrityError:
-        series = find()
-        if series is None:
-            raise
-        return series, False
-    return series, True
+    if series is not None:
+        return series, True
+    found = (
+        None
+        if new_study
+        else session.execute(
+            _SERIES, {"study_id": study.id, "series_uid": parsed.series_uid}
+        ).scalar_one_or_none()
+    )
+    if found is None:
+        raise OSError("the series' unique key conflicted with no row")
+    return found, False
 
 
 def _count(
@@ -312,28 +442,30 @@ def _count(
     The modalities of the study change only with a new series: recomputed then. Only the
     updated attributes are expired, so the UIDs a caller reads next need no reload.
     """
-    session.execute(
-        update(ImagingSeries)
-        .where(ImagingSeries.id == series.id)
-        .values(instance_count=ImagingSeries.instance_count + 1)
-    )
-    values: dict[str, Any] = {"instance_count": ImagingStudy.instance_count + 1}
-    if new_series:
-        # A study created by this transaction has this one series.
-        found = (
-            [series.modality]
-            if new_study
-            else session.execute(
-                select(ImagingSeries.modality).where(ImagingSeries.study_id == study.id).distinct()
-            ).scalars()
+    if new_study:
+        return  # the study and its series were inserted counting this instance
+    # Core statements on the tables: the ORM's bulk UPDATE path costs more than the SQL.
+    series_table = cast(Table, ImagingSeries.__table__)
+    study_table = cast(Table, ImagingStudy.__table__)
+    connection = session.connection()
+    if not new_series:
+        connection.execute(
+            update(series_table)
+            .where(series_table.c.id == series.id)
+            .values(instance_count=series_table.c.instance_count + 1)
         )
+        session.expire(series, ["instance_count"])
+    values: dict[str, Any] = {"instance_count": study_table.c.instance_count + 1}
+    if new_series:
+        found = session.execute(
+            select(ImagingSeries.modality).where(ImagingSeries.study_id == study.id).distinct()
+        ).scalars()
         modalities = sorted(m for m in found if m)
-        values["series_count"] = ImagingStudy.series_count + 1
+        values["series_count"] = study_table.c.series_count + 1
         values["modalities"] = "\\".join(modalities)[:128]
     values["updated_at"] = now()
-    session.execute(update(ImagingStudy).where(ImagingStudy.id == study.id).values(**values))
+    connection.execute(update(study_table).where(study_table.c.id == study.id).values(**values))
     session.expire(study, list(values))
-    session.expire(series, ["instance_count"])
 
 
 # Reading -----------------------------------------------------------------------------------

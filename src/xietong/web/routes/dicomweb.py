@@ -150,6 +150,7 @@ def _store_all(
     stored: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     settings = app.settings.imaging
+    writes = imaging.BlobWrites()
     for part_type, data in parts:
         if part_type != "application/dicom":
             failed.append({**_reference("", ""), **_reason(FAILURE_NOT_UNDERSTOOD)})
@@ -165,6 +166,7 @@ def _store_all(
                     actor=principal,
                     duplicate=settings.duplicate,
                     max_bytes=settings.max_instance_bytes,
+                    writes=writes,
                 )
                 if study_uid is not None and result.study.study_uid != study_uid:
                     raise _StudyMismatch
@@ -187,6 +189,7 @@ def _store_all(
                 "00081190": {"vr": "UR", "Value": [url]},
             }
         )
+    writes.wait()  # every stored part's file is durable before the commit and the answer
     answer: dict[str, Any] = {}
     if study_uid is not None or stored:
         uid = study_uid or stored[0]["00081190"]["Value"][0].split("/")[-5]
