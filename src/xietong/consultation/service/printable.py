@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session
 from xietong.access import audit
 from xietong.access.principal import Principal
 from xietong.consultation.models import (
+    Consultation,
     ConsultationAssignment,
     ConsultationOpinion,
     ConsultationReport,
@@ -132,23 +134,14 @@ def printable_report(
     by_id = {r.id: r for r in versions}
     amended = by_id.get(report.amended_from_id) if report.amended_from_id else None
 
-    patient = patient_of(session, c.patient_id)
     signer = practitioner_of(session, report.signed_by_practitioner_id)
-    signed_day = as_utc(report.signed_at).astimezone(CHINA_TZ).date()
     printable = PrintableReport(
         consultation_id=c.id,
         version=report.version,
         latest_version=versions[-1].version,
         amends_version=amended.version if amended else None,
         amendment_reason=report.amendment_reason,
-        issuer=institution_header(session, c.target_institution_id),
-        requester=institution_header(session, c.applicant_institution_id),
-        applicant_name=user_name_of(session, c.applicant_user_id),
-        patient_name=patient.name,
-        patient_sex=patient.sex,
-        patient_birth_date=patient.birth_date,
-        patient_age=age_on(patient.birth_date, signed_day),
-        medical_record_number=record_number_at(session, c.patient_id, c.applicant_institution_id),
+        **paper_parties(session, c, report.signed_at),
         purpose=c.purpose,
         clinical_summary=c.clinical_summary,
         questions=c.questions,
@@ -177,6 +170,35 @@ def printable_report(
         detail={"version": report.version, "report_id": report.id},
     )
     return printable
+
+
+class PaperParties(TypedDict):
+    """What every printed report of a consultation (clinical or imaging read) names: the
+    two institutions, the applicant and the patient (age on the signing day, China time)."""
+
+    issuer: InstitutionHeader
+    requester: InstitutionHeader
+    applicant_name: str
+    patient_name: str
+    patient_sex: str
+    patient_birth_date: date
+    patient_age: int
+    medical_record_number: str
+
+
+def paper_parties(session: Session, c: Consultation, signed_at: datetime) -> PaperParties:
+    patient = patient_of(session, c.patient_id)
+    signed_day = as_utc(signed_at).astimezone(CHINA_TZ).date()
+    return PaperParties(
+        issuer=institution_header(session, c.target_institution_id),
+        requester=institution_header(session, c.applicant_institution_id),
+        applicant_name=user_name_of(session, c.applicant_user_id),
+        patient_name=patient.name,
+        patient_sex=patient.sex,
+        patient_birth_date=patient.birth_date,
+        patient_age=age_on(patient.birth_date, signed_day),
+        medical_record_number=record_number_at(session, c.patient_id, c.applicant_institution_id),
+    )
 
 
 def patient_of(session: Session, patient_id: int) -> PatientCard:

@@ -31,9 +31,8 @@ from xietong.consultation.service.common import transition as move
 from xietong.consultation.service.printable import (
     InstitutionHeader,
     institution_header,
-    patient_of,
+    paper_parties,
     practitioner_of,
-    user_name_of,
 )
 from xietong.consultation.service.read_sr import store_sr
 from xietong.consultation.service.reads import open_read, studies_of
@@ -44,9 +43,6 @@ from xietong.core.pii import PiiProtector
 from xietong.core.storage import BlobStore
 from xietong.core.validation import as_utc
 from xietong.directory.models import Practitioner
-from xietong.patients.views import age_on
-from xietong.patients.workflow_view import record_number_at
-from xietong.records.rules import CHINA_TZ
 
 FINAL_STATUSES = ("final", "amended")
 
@@ -375,27 +371,18 @@ def printable_read(
             field="version",
             params={"version": version},
         )
-    patient = patient_of(session, c.patient_id)
     signer = practitioner_of(session, report.signed_by_practitioner_id)
     counter = (
         practitioner_of(session, report.countersigned_by_practitioner_id)
         if report.countersigned_by_practitioner_id
         else None
     )
-    signed_day = as_utc(report.signed_at).astimezone(CHINA_TZ).date()
     printable = PrintableRead(
         read_id=c.id,
         version=report.version,
         status=report.status,
         amendment_reason=report.amendment_reason,
-        issuer=institution_header(session, c.target_institution_id),
-        requester=institution_header(session, c.applicant_institution_id),
-        applicant_name=user_name_of(session, c.applicant_user_id),
-        patient_name=patient.name,
-        patient_sex=patient.sex,
-        patient_birth_date=patient.birth_date,
-        patient_age=age_on(patient.birth_date, signed_day),
-        medical_record_number=record_number_at(session, c.patient_id, c.applicant_institution_id),
+        **paper_parties(session, c, report.signed_at),
         clinical_summary=c.clinical_summary,
         questions=c.questions,
         urgency=c.urgency,
