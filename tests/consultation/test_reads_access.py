@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from tests.consultation.conftest import audits, reach
 from tests.consultation.reads_world import REPORT, Reads, reach_read
-from xietong.web.routes.dicomweb import split_multipart
+from xietong.web.routes.dicomweb_stow import split_multipart
 
 API = "/api/v1/reads"
 UNRELATED = ("other_doctor", "other_coordinator", "rad_other", "county_doctor")

@@ -32,9 +32,9 @@ from xietong.web.routes import consultation_messages as consultation_message_rou
 from xietong.web.routes import consultations as consultation_routes
 from xietong.web.routes import dicom_peers as dicom_peer_routes
 from xietong.web.routes import dicomweb as dicomweb_routes
+from xietong.web.routes import dicomweb_rendered, dicomweb_stow, health
 from xietong.web.routes import directory as directory_routes
 from xietong.web.routes import documents as document_routes
-from xietong.web.routes import health
 from xietong.web.routes import imaging_uploads as imaging_upload_routes
 from xietong.web.routes import notifications as notification_routes
 from xietong.web.routes import patients as patients_routes
@@ -49,7 +49,7 @@ UPLOAD_PATHS: tuple[str, ...] = (
     *document_routes.UPLOAD_PATHS,
     *consultation_message_routes.UPLOAD_PATHS,
     *consultation_message_pages.UPLOAD_PATHS,
-    *dicomweb_routes.UPLOAD_PATHS,
+    *dicomweb_stow.UPLOAD_PATHS,
     *imaging_upload_routes.UPLOAD_PATHS,
 )
 
@@ -70,7 +70,9 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(consultation_message_routes.router)
     app.include_router(referral_routes.router)
     app.include_router(slot_routes.router)
+    app.include_router(dicomweb_stow.router)
     app.include_router(dicomweb_routes.router)
+    app.include_router(dicomweb_rendered.router)
     app.include_router(imaging_upload_routes.router)
     app.include_router(auth_pages.router)
     app.include_router(home_pages.router)

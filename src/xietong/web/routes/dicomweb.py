@@ -1,13 +1,11 @@
-"""DICOMweb (PS3.18) under /dicomweb: STOW-RS, QIDO-RS, WADO-RS (instances, metadata,
-bulk data, frames, rendered, thumbnails) and WADO-URI. Negotiation, decoding and rendering
-rules live in imaging/retrieve.py and imaging/pixels.py; these routes open the study
-(access, audit) and shape the HTTP answer.
+"""DICOMweb (PS3.18) under /dicomweb: QIDO-RS and WADO-RS (instances, metadata, bulk data,
+frames), and the helpers the other DICOMweb modules share. STOW-RS is in dicomweb_stow.py;
+rendered, thumbnails and WADO-URI in dicomweb_rendered.py. Negotiation, decoding and
+rendering rules live in imaging/retrieve.py and imaging/pixels.py; these routes open the
+study (access, audit) and shape the HTTP answer.
 
 Bearer token or session, like the JSON API; only studies the principal may read appear.
-STOW bodies get the upload body limit (UPLOAD_PATHS); every part is ingested in its own
-savepoint, so one bad file fails alone, and the answer (PS3.18 §10.5.3) is sent after the
-commit: 200 all stored, 202 some failed, 409 none stored, 415 for a body that is not
-``multipart/related; type="application/dicom"``. See src/xietong/imaging/README.md.
+See src/xietong/imaging/README.md.
 """
 
 from __future__ import annotations
@@ -16,48 +14,30 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Iterator
-from io import BytesIO
 from itertools import chain
-from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
-from pydicom import dcmread
-from starlette.concurrency import run_in_threadpool
 
 from xietong.access.principal import Principal
 from xietong.core.errors import (
     N_,
     BadRequest,
     NotFound,
-    UnsupportedMediaType,
     XietongError,
 )
 from xietong.imaging import pixels, retrieve
 from xietong.imaging import query as qido
 from xietong.imaging import service as imaging
-from xietong.imaging.dicom import is_valid_uid
 from xietong.imaging.models import ImagingInstance
 from xietong.imaging.pixels import Frame
-from xietong.web.context import AppServices
 from xietong.web.deps import CurrentPrincipal, DbSession, current_principal, services
 
 router = APIRouter(prefix="/dicomweb", tags=["dicomweb"], dependencies=[Depends(current_principal)])
-UPLOAD_PATHS = (r"^/dicomweb/studies$", r"^/dicomweb/studies/[0-9.]{1,64}$")
 DICOM_JSON = "application/dicom+json"
-MAX_PARTS = 5000
-# PS3.4 Annex GG / PS3.18 Table 10.5.3-1 failure reasons
-FAILURE_PROCESSING = 0x0110
-FAILURE_DUPLICATE = 0x0111
-FAILURE_NOT_UNDERSTOOD = 0xC000
-FAILURE_STUDY_MISMATCH = 0xA900
-FAILURE_OUT_OF_RESOURCES = 0xA700
 
 
-# Multipart ---------------------------------------------------------------------------------
-
-
-def _parameters(content_type: str) -> tuple[str, dict[str, str]]:
+def content_parameters(content_type: str) -> tuple[str, dict[str, str]]:
     head, *rest = content_type.split(";")
     params: dict[str, str] = {}
     for item in rest:
@@ -66,176 +46,8 @@ def _parameters(content_type: str) -> tuple[str, dict[str, str]]:
     return head.strip().lower(), params
 
 
-def split_multipart(body: bytes, content_type: str) -> list[tuple[str, bytes]]:
-    """(content type, bytes) of each part of a multipart/related body of DICOM files."""
-    media, params = _parameters(content_type)
-    kind = params.get("type", "application/dicom").lower()
-    if media != "multipart/related" or kind != "application/dicom":
-        raise UnsupportedMediaType(
-            N_('Send multipart/related; type="application/dicom".'),
-            code="stow_media_type",
-            field="content-type",
-        )
-    boundary = params.get("boundary", "")
-    if not 0 < len(boundary) <= 200:
-        raise BadRequest(code="multipart_boundary", field="content-type")
-    delimiter = b"--" + boundary.encode("latin-1")
-    chunks = body.split(b"\r\n" + delimiter)
-    first = chunks[0]
-    if first.startswith(delimiter):
-        chunks[0] = first[len(delimiter) :]
-    else:
-        chunks = chunks[1:]
-    parts: list[tuple[str, bytes]] = []
-    for chunk in chunks:
-        if chunk.startswith(b"--"):
-            break  # the close delimiter
-        if len(parts) >= MAX_PARTS:
-            raise BadRequest(code="multipart_too_many_parts", field="file")
-        head, sep, content = chunk.partition(b"\r\n\r\n")
-        if not sep:
-            raise BadRequest(code="multipart_malformed", field="file")
-        part_type = "application/dicom"
-        for line in head.split(b"\r\n"):
-            name, _, value = line.decode("latin-1").partition(":")
-            if name.strip().lower() == "content-type":
-                part_type = _parameters(value)[0]
-        parts.append((part_type, content))
-    return parts
-
-
-# STOW-RS -----------------------------------------------------------------------------------
-
-
-def _sop_of(data: bytes) -> tuple[str, str]:
-    """(SOP class, SOP instance) of a refused file, when they can be read at all."""
-    try:
-        ds = dcmread(BytesIO(data), stop_before_pixels=True, specific_tags=[0x00080016, 0x00080018])
-        sop_class, sop_uid = str(ds.get("SOPClassUID", "")), str(ds.get("SOPInstanceUID", ""))
-    except Exception:
-        return "", ""
-    return (
-        sop_class if is_valid_uid(sop_class) else "",
-        sop_uid if is_valid_uid(sop_uid) else "",
-    )
-
-
-def _reference(sop_class: str, sop_uid: str) -> dict[str, Any]:
-    item: dict[str, Any] = {}
-    if sop_class:
-        item["00081150"] = {"vr": "UI", "Value": [sop_class]}
-    if sop_uid:
-        item["00081155"] = {"vr": "UI", "Value": [sop_uid]}
-    return item
-
-
-def _failure_reason(error: XietongError) -> int:
-    if error.code == "instance_conflict":
-        return FAILURE_DUPLICATE
-    if error.status == 413:
-        return FAILURE_OUT_OF_RESOURCES
-    if error.status == 422:
-        return FAILURE_NOT_UNDERSTOOD
-    return FAILURE_PROCESSING
-
-
-def _store_all(
-    session: Any,
-    app: AppServices,
-    principal: Principal,
-    parts: list[tuple[str, bytes]],
-    study_uid: str | None,
-    base_url: str,
-) -> tuple[int, dict[str, Any]]:
-    stored: list[dict[str, Any]] = []
-    failed: list[dict[str, Any]] = []
-    settings = app.settings.imaging
-    writes = imaging.BlobWrites()
-    for part_type, data in parts:
-        if part_type != "application/dicom":
-            failed.append({**_reference("", ""), **_reason(FAILURE_NOT_UNDERSTOOD)})
-            continue
-        try:
-            with session.begin_nested():
-                result = imaging.ingest(
-                    session,
-                    app.blobs,
-                    app.pii,
-                    data,
-                    sender_institution_id=principal.institution_id or 0,
-                    actor=principal,
-                    duplicate=settings.duplicate,
-                    max_bytes=settings.max_instance_bytes,
-                    writes=writes,
-                )
-                if study_uid is not None and result.study.study_uid != study_uid:
-                    raise _StudyMismatch
-        except _StudyMismatch:
-            failed.append({**_reference(*_sop_of(data)), **_reason(FAILURE_STUDY_MISMATCH)})
-            continue
-        except XietongError as error:
-            if error.status in (401, 403):
-                raise
-            failed.append({**_reference(*_sop_of(data)), **_reason(_failure_reason(error))})
-            continue
-        instance = result.instance
-        url = (
-            f"{base_url}/studies/{result.study.study_uid}/series/"
-            f"{imaging.series_uid_of(session, instance)}/instances/{instance.sop_instance_uid}"
-        )
-        stored.append(
-            {
-                **_reference(instance.sop_class_uid, instance.sop_instance_uid),
-                "00081190": {"vr": "UR", "Value": [url]},
-            }
-        )
-    writes.wait()  # every stored part's file is durable before the commit and the answer
-    answer: dict[str, Any] = {}
-    if study_uid is not None or stored:
-        uid = study_uid or stored[0]["00081190"]["Value"][0].split("/")[-5]
-        answer["00081190"] = {"vr": "UR", "Value": [f"{base_url}/studies/{uid}"]}
-    if failed:
-        answer["00081198"] = {"vr": "SQ", "Value": failed}
-    if stored:
-        answer["00081199"] = {"vr": "SQ", "Value": stored}
-    status = 200 if not failed else (202 if stored else 409)
-    return status, answer
-
-
-class _StudyMismatch(Exception):
-    pass
-
-
-def _reason(code: int) -> dict[str, Any]:
-    return {"00081197": {"vr": "US", "Value": [code]}}
-
-
-def _base_url(request: Request) -> str:
+def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/dicomweb"
-
-
-async def _stow(
-    request: Request, session: DbSession, principal: CurrentPrincipal, study_uid: str | None
-) -> Response:
-    if study_uid is not None and not is_valid_uid(study_uid):
-        raise NotFound(code="imaging_study_not_found")
-    parts = split_multipart(await request.body(), request.headers.get("content-type", ""))
-    status, answer = await run_in_threadpool(
-        _store_all, session, services(request), principal, parts, study_uid, _base_url(request)
-    )
-    return Response(json.dumps(answer), status_code=status, media_type=DICOM_JSON)
-
-
-@router.post("/studies", summary="STOW-RS: store instances")
-async def stow(request: Request, session: DbSession, principal: CurrentPrincipal) -> Response:
-    return await _stow(request, session, principal, None)
-
-
-@router.post("/studies/{study_uid}", summary="STOW-RS: store instances of one study")
-async def stow_study(
-    study_uid: str, request: Request, session: DbSession, principal: CurrentPrincipal
-) -> Response:
-    return await _stow(request, session, principal, study_uid)
 
 
 # QIDO-RS -----------------------------------------------------------------------------------
@@ -245,7 +57,7 @@ def _check_accept(request: Request, *types: str) -> None:
     accept = request.headers.get("accept", "")
     if not accept:
         return
-    offered = [_parameters(a)[0] for a in accept.split(",")]
+    offered = [content_parameters(a)[0] for a in accept.split(",")]
     if any(o in ("*/*", "application/*", *types) for o in offered):
         return
     raise _NotAcceptable
@@ -302,7 +114,7 @@ def _answer(page: qido.Page, warnings: list[str], limit: int) -> Response:
 def search_studies(request: Request, session: DbSession, principal: CurrentPrincipal) -> Response:
     _check_accept(request, DICOM_JSON, "application/json")
     query, warnings = _query(request)
-    page = qido.search_studies(session, principal, query, _base_url(request))
+    page = qido.search_studies(session, principal, query, base_url(request))
     return _answer(page, warnings, query.limit)
 
 
@@ -313,7 +125,7 @@ def search_series(
     _check_accept(request, DICOM_JSON, "application/json")
     query, warnings = _query(request)
     study = imaging.open_study(session, principal, study_uid, "imaging.search").study
-    page = qido.search_series(session, principal, study, query, _base_url(request))
+    page = qido.search_series(session, principal, study, query, base_url(request))
     return _answer(page, warnings, query.limit)
 
 
@@ -324,7 +136,7 @@ def search_study_instances(
     _check_accept(request, DICOM_JSON, "application/json")
     query, warnings = _query(request)
     study = imaging.open_study(session, principal, study_uid, "imaging.search").study
-    page = qido.search_instances(session, principal, study, None, query, _base_url(request))
+    page = qido.search_instances(session, principal, study, None, query, base_url(request))
     return _answer(page, warnings, query.limit)
 
 
@@ -342,7 +154,7 @@ def search_instances(
     _check_accept(request, DICOM_JSON, "application/json")
     query, warnings = _query(request)
     study = imaging.open_study(session, principal, study_uid, "imaging.search").study
-    page = qido.search_instances(session, principal, study, series_uid, query, _base_url(request))
+    page = qido.search_instances(session, principal, study, series_uid, query, base_url(request))
     return _answer(page, warnings, query.limit)
 
 
@@ -351,7 +163,7 @@ def search_instances(
 Part = tuple[str, bytes]  # (Content-Type of the part, its bytes)
 
 
-def _multipart(parts: Iterator[Part], media: str) -> Response:
+def multipart_answer(parts: Iterator[Part], media: str) -> Response:
     """A multipart/related answer; the first part is made before the answer starts, so a
     decoding error is still a clean 4xx. One part is sent whole; several are streamed, one
     chunk per part (each chunk of a sync iterator is a hop to the thread pool)."""
@@ -378,11 +190,11 @@ def _multipart(parts: Iterator[Part], media: str) -> Response:
     return StreamingResponse(body_chunks(), media_type=content_type)
 
 
-def _instance_url(request: Request, study: str, series: str, sop: str) -> str:
-    return f"{_base_url(request)}/studies/{study}/series/{series}/instances/{sop}"
+def instance_url(request: Request, study: str, series: str, sop: str) -> str:
+    return f"{base_url(request)}/studies/{study}/series/{series}/instances/{sop}"
 
 
-def _instances(
+def instances_of(
     session: DbSession,
     principal: Principal,
     study_uid: str,
@@ -415,14 +227,14 @@ def _retrieve(request: Request, instances: list[ImagingInstance]) -> Response:
                 data,
             )
 
-    return _multipart(parts(), retrieve.DICOM)
+    return multipart_answer(parts(), retrieve.DICOM)
 
 
 @router.get("/studies/{study_uid}", summary="WADO-RS: retrieve a study")
 def retrieve_study(
     study_uid: str, request: Request, session: DbSession, principal: CurrentPrincipal
 ) -> Response:
-    return _retrieve(request, _instances(session, principal, study_uid))
+    return _retrieve(request, instances_of(session, principal, study_uid))
 
 
 @router.get("/studies/{study_uid}/series/{series_uid}", summary="WADO-RS: retrieve a series")
@@ -433,7 +245,7 @@ def retrieve_series(
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> Response:
-    return _retrieve(request, _instances(session, principal, study_uid, series_uid))
+    return _retrieve(request, instances_of(session, principal, study_uid, series_uid))
 
 
 INSTANCE = "/studies/{study_uid}/series/{series_uid}/instances/{sop_uid}"
@@ -448,7 +260,7 @@ def retrieve_instance(
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> Response:
-    return _retrieve(request, _instances(session, principal, study_uid, series_uid, sop_uid))
+    return _retrieve(request, instances_of(session, principal, study_uid, series_uid, sop_uid))
 
 
 # Metadata and bulk data
@@ -462,7 +274,7 @@ def _metadata(
     body = retrieve.metadata_json(
         services(request).blobs,
         [
-            (i, _instance_url(request, study_uid, series[i.series_id], i.sop_instance_uid))
+            (i, instance_url(request, study_uid, series[i.series_id], i.sop_instance_uid))
             for i in instances
         ],
     )
@@ -473,7 +285,7 @@ def _metadata(
 def study_metadata(
     study_uid: str, request: Request, session: DbSession, principal: CurrentPrincipal
 ) -> Response:
-    return _metadata(request, _instances(session, principal, study_uid), study_uid, session)
+    return _metadata(request, instances_of(session, principal, study_uid), study_uid, session)
 
 
 @router.get(
@@ -487,7 +299,7 @@ def series_metadata(
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> Response:
-    instances = _instances(session, principal, study_uid, series_uid)
+    instances = instances_of(session, principal, study_uid, series_uid)
     return _metadata(request, instances, study_uid, session)
 
 
@@ -500,7 +312,7 @@ def instance_metadata(
     session: DbSession,
     principal: CurrentPrincipal,
 ) -> Response:
-    instances = _instances(session, principal, study_uid, series_uid, sop_uid)
+    instances = instances_of(session, principal, study_uid, series_uid, sop_uid)
     return _metadata(request, instances, study_uid, session)
 
 
@@ -520,23 +332,23 @@ def bulkdata(
     principal: CurrentPrincipal,
 ) -> Response:
     retrieve.check_bulk_path(path.upper())
-    (instance,) = _instances(session, principal, study_uid, series_uid, sop_uid)
+    (instance,) = instances_of(session, principal, study_uid, series_uid, sop_uid)
     accept = request.headers.get("accept", "")
     ds = retrieve.dataset(services(request).blobs, instance)
     if path.upper() == retrieve.PIXEL_DATA:
         choice = retrieve.choose_frames(accept, instance.transfer_syntax_uid)
         found = retrieve.pixel_bulk(ds, choice)
         if len(found) > 1:  # compressed frames: no byte ranges across parts
-            return _multipart(_frame_parts(found), found[0].media_type)
+            return multipart_answer(_frame_parts(found), found[0].media_type)
         part_type, value = next(_frame_parts(found))
     else:
         retrieve.choose_frames(accept, pixels.EXPLICIT_LE)  # only octet-stream is offered
         part_type, value = pixels.OCTET_STREAM, retrieve.bulk_value(ds, path.upper())
     span = retrieve.byte_range(request.headers.get("range", ""), len(value))
     if span is None:
-        return _multipart(iter([(part_type, value)]), part_type.split(";")[0])
+        return multipart_answer(iter([(part_type, value)]), part_type.split(";")[0])
     first, last = span
-    answer = _multipart(iter([(part_type, value[first : last + 1])]), part_type.split(";")[0])
+    answer = multipart_answer(iter([(part_type, value[first : last + 1])]), part_type.split(";")[0])
     answer.status_code = 206
     answer.headers["Content-Range"] = f"bytes {first}-{last}/{len(value)}"
     return answer
@@ -556,163 +368,9 @@ def retrieve_frames(
     principal: CurrentPrincipal,
 ) -> Response:
     numbers = pixels.parse_frame_list(frame_list)
-    (instance,) = _instances(session, principal, study_uid, series_uid, sop_uid)
+    (instance,) = instances_of(session, principal, study_uid, series_uid, sop_uid)
     pixels.check_frames(numbers, instance.frames or (1 if instance.rows else 0))
     choice = retrieve.choose_frames(request.headers.get("accept", ""), instance.transfer_syntax_uid)
     ds = retrieve.dataset(services(request).blobs, instance)
     pixels.check_frames(numbers, pixels.frame_count(ds))
-    return _multipart(_frame_parts(retrieve.frames(ds, numbers, choice)), choice.media)
-
-
-def _image(data: bytes, media: str) -> Response:
-    return Response(data, media_type=media)
-
-
-def _rendered(request: Request, instances: list[ImagingInstance]) -> Response:
-    """Every frame of the instances, rendered: one image, or multipart for several."""
-    media = retrieve.rendered_media(request.headers.get("accept", ""))
-    options = retrieve.rendering(request.query_params, media)
-    retrieve.renderable_frames(instances)
-    retrieve.check_renderable(instances)
-    images = retrieve.render_instances(services(request).blobs, instances, options)
-    return _multipart(((media, image) for image in images), media)
-
-
-@router.get("/studies/{study_uid}/rendered", summary="WADO-RS: a study, rendered")
-def study_rendered(
-    study_uid: str, request: Request, session: DbSession, principal: CurrentPrincipal
-) -> Response:
-    return _rendered(request, _instances(session, principal, study_uid))
-
-
-@router.get(
-    "/studies/{study_uid}/series/{series_uid}/rendered", summary="WADO-RS: a series, rendered"
-)
-def series_rendered(
-    study_uid: str,
-    series_uid: str,
-    request: Request,
-    session: DbSession,
-    principal: CurrentPrincipal,
-) -> Response:
-    return _rendered(request, _instances(session, principal, study_uid, series_uid))
-
-
-def _rendered_frames(
-    request: Request, instance: ImagingInstance, numbers: list[int] | None
-) -> Response:
-    media = retrieve.rendered_media(request.headers.get("accept", ""))
-    options = retrieve.rendering(request.query_params, media)
-    ds = retrieve.dataset(services(request).blobs, instance)
-    count = pixels.frame_count(ds)
-    numbers = numbers or list(range(1, count + 1))
-    pixels.check_frames(numbers, count)
-    images = retrieve.render_frames(ds, numbers, options)
-    if len(numbers) == 1:
-        return _image(next(images), media)
-    return _multipart(((media, image) for image in images), media)
-
-
-@router.get(INSTANCE + "/rendered", summary="WADO-RS: an instance, rendered")
-def instance_rendered(
-    study_uid: str,
-    series_uid: str,
-    sop_uid: str,
-    request: Request,
-    session: DbSession,
-    principal: CurrentPrincipal,
-) -> Response:
-    (instance,) = _instances(session, principal, study_uid, series_uid, sop_uid)
-    return _rendered_frames(request, instance, None)
-
-
-@router.get(INSTANCE + "/frames/{frame_list}/rendered", summary="WADO-RS: frames, rendered")
-def frames_rendered(
-    study_uid: str,
-    series_uid: str,
-    sop_uid: str,
-    frame_list: str,
-    request: Request,
-    session: DbSession,
-    principal: CurrentPrincipal,
-) -> Response:
-    numbers = pixels.parse_frame_list(frame_list)
-    (instance,) = _instances(session, principal, study_uid, series_uid, sop_uid)
-    return _rendered_frames(request, instance, numbers)
-
-
-def _thumbnail(
-    request: Request, instances: list[ImagingInstance], frame: int | None = None
-) -> Response:
-    media = retrieve.rendered_media(request.headers.get("accept", ""))
-    options = retrieve.rendering(request.query_params, media, thumbnail=True)
-    instance = retrieve.representative(instances)
-    return _image(retrieve.thumbnail(services(request).blobs, instance, frame, options), media)
-
-
-@router.get("/studies/{study_uid}/thumbnail", summary="WADO-RS: a study's thumbnail")
-def study_thumbnail(
-    study_uid: str, request: Request, session: DbSession, principal: CurrentPrincipal
-) -> Response:
-    return _thumbnail(request, _instances(session, principal, study_uid))
-
-
-@router.get(
-    "/studies/{study_uid}/series/{series_uid}/thumbnail", summary="WADO-RS: a series' thumbnail"
-)
-def series_thumbnail(
-    study_uid: str,
-    series_uid: str,
-    request: Request,
-    session: DbSession,
-    principal: CurrentPrincipal,
-) -> Response:
-    return _thumbnail(request, _instances(session, principal, study_uid, series_uid))
-
-
-@router.get(INSTANCE + "/thumbnail", summary="WADO-RS: an instance's thumbnail")
-def instance_thumbnail(
-    study_uid: str,
-    series_uid: str,
-    sop_uid: str,
-    request: Request,
-    session: DbSession,
-    principal: CurrentPrincipal,
-) -> Response:
-    return _thumbnail(request, _instances(session, principal, study_uid, series_uid, sop_uid))
-
-
-@router.get(INSTANCE + "/frames/{frame}/thumbnail", summary="WADO-RS: a frame's thumbnail")
-def frame_thumbnail(
-    study_uid: str,
-    series_uid: str,
-    sop_uid: str,
-    frame: str,
-    request: Request,
-    session: DbSession,
-    principal: CurrentPrincipal,
-) -> Response:
-    numbers = pixels.parse_frame_list(frame, "frame")
-    if len(numbers) != 1:
-        raise BadRequest(code="frame_list_invalid", field="frame")
-    instances = _instances(session, principal, study_uid, series_uid, sop_uid)
-    return _thumbnail(request, instances, numbers[0])
-
-
-# WADO-URI (PS3.18 §9) ------------------------------------------------------------------------
-
-
-@router.get("/wado", summary="WADO-URI: an instance, or one frame rendered")
-def wado_uri(request: Request, session: DbSession, principal: CurrentPrincipal) -> Response:
-    query = retrieve.parse_wado_uri(request.query_params)
-    (instance,) = _instances(
-        session, principal, query.study_uid, query.series_uid, query.object_uid
-    )
-    blobs = services(request).blobs
-    if query.content_type == retrieve.DICOM:
-        syntax = retrieve.wado_uri_syntax(query.syntax, instance.transfer_syntax_uid)
-        return Response(retrieve.instance_bytes(blobs, instance, syntax), media_type=retrieve.DICOM)
-    ds = retrieve.dataset(blobs, instance)
-    count = pixels.frame_count(ds)
-    pixels.check_frames([query.frame or 1], count, "frameNumber")
-    return _image(pixels.render(ds, (query.frame or 1) - 1, query.rendering), query.content_type)
+    return multipart_answer(_frame_parts(retrieve.frames(ds, numbers, choice)), choice.media)
