@@ -232,7 +232,8 @@ def jobs_deadlines() -> None:
 def jobs_uploads() -> None:
     """Expire imaging uploads left unfinished past XIETONG_IMAGING_UPLOAD_EXPIRY_HOURS and
     delete the partial data nobody needs any more (run it hourly)."""
-    from xietong.imaging.uploads import expire, part_store
+    from xietong.imaging.upload_expiry import expire
+    from xietong.imaging.uploads import part_store
 
     settings = load_settings()
     engine = make_engine(settings.database_url)

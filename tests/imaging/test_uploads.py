@@ -30,10 +30,11 @@ from xietong.cli import run_migrations
 from xietong.config import DatabaseSettings, Settings
 from xietong.core import clock
 from xietong.identity.roles import Role
-from xietong.imaging import uploads as uploads_module
+from xietong.imaging import service as imaging_service
 from xietong.imaging.models import ImagingInstance
+from xietong.imaging.upload_expiry import expire
 from xietong.imaging.upload_models import ImagingUpload
-from xietong.imaging.uploads import expire, part_store
+from xietong.imaging.uploads import part_store
 
 API = "/api/v1/imaging/uploads"
 # One instance per SOP Instance UID (the MR_small variants share theirs): explicit and
@@ -473,7 +474,7 @@ def test_completion_that_died_resumes_without_ingesting_twice(
     data = zipped([(n, sample(n)) for n in names])
     created = declare(client, auth, data, kind="zip")
     assert send(client, auth, created["id"], 0, data).status_code == 204
-    real = uploads_module.imaging.ingest
+    real = imaging_service.ingest
     calls: list[int] = []
 
     def dies_on_the_third(*args: Any, **kwargs: Any) -> Any:
@@ -482,11 +483,11 @@ def test_completion_that_died_resumes_without_ingesting_twice(
             raise OperationalError("INSERT", {}, Exception("disk I/O error"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(uploads_module.imaging, "ingest", dies_on_the_third)
+    monkeypatch.setattr(imaging_service, "ingest", dies_on_the_third)
     died = client.post(f"{API}/{created['id']}/complete", headers=auth)
     assert died.status_code == 500
     assert instances(world) == 2  # the two acknowledged files are committed
-    monkeypatch.setattr(uploads_module.imaging, "ingest", real)
+    monkeypatch.setattr(imaging_service, "ingest", real)
     busy = client.post(f"{API}/{created['id']}/complete", headers=auth)
     assert (busy.status_code, busy.json()["error"]["code"]) == (409, "upload_ingesting")
     later = clock.now() + timedelta(minutes=11)
@@ -504,14 +505,14 @@ def test_completion_that_died_resumes_without_ingesting_twice(
 def test_a_parser_failure_is_one_refused_file(
     world: World, client: TestClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = uploads_module.imaging.ingest
+    real = imaging_service.ingest
 
     def fails_on_jpeg2000(session: Any, blobs: Any, pii: Any, data: bytes, **kwargs: Any) -> Any:
         if data == sample("JPEG2000.dcm"):
             raise RecursionError("a pathological file")
         return real(session, blobs, pii, data, **kwargs)
 
-    monkeypatch.setattr(uploads_module.imaging, "ingest", fails_on_jpeg2000)
+    monkeypatch.setattr(imaging_service, "ingest", fails_on_jpeg2000)
     data = zipped([(n, sample(n)) for n in ("CT_small.dcm", "JPEG2000.dcm")])
     done = upload(client, auth, data, kind="zip")
     assert [(f["outcome"], f["code"]) for f in done["files"]] == [

@@ -21,7 +21,7 @@ from starlette.requests import ClientDisconnect
 
 from xietong.core.errors import N_, BadRequest, UnsupportedMediaType, XietongError
 from xietong.core.i18n import translate
-from xietong.imaging import uploads
+from xietong.imaging import upload_ingest, uploads
 from xietong.imaging.upload_models import ImagingUpload
 from xietong.web.deps import CurrentPrincipal, DbSession, current_principal, services
 
@@ -55,9 +55,9 @@ def _locale(request: Request) -> str:
     return chosen or services(request).settings.i18n.default_locale
 
 
-def _services(request: Request) -> uploads.Services:
+def _services(request: Request) -> upload_ingest.Services:
     app = services(request)
-    return uploads.Services(
+    return upload_ingest.Services(
         settings=app.settings.imaging,
         parts=uploads.part_store(app.settings),
         blobs=app.blobs,
@@ -84,7 +84,7 @@ def _when(at: datetime | None) -> str | None:
     return at.isoformat(timespec="seconds") if at is not None else None
 
 
-def upload_json(request: Request, found: uploads.UploadResult) -> dict[str, Any]:
+def upload_json(request: Request, found: upload_ingest.UploadResult) -> dict[str, Any]:
     """An upload, its files and the studies they went into, messages in the user's language."""
     locale = _locale(request)
     upload = found.upload
@@ -175,7 +175,7 @@ def create_upload(
     )
     response.status_code = 201 if created else 200
     response.headers.update(_tus_headers(upload))
-    return upload_json(request, uploads.result(session, upload))
+    return upload_json(request, upload_ingest.result(session, upload))
 
 
 @router.get("", summary="My unfinished uploads")
@@ -183,7 +183,7 @@ def list_uploads(
     request: Request, session: DbSession, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     found = uploads.list_open(session, principal)
-    return {"items": [upload_json(request, uploads.result(session, u)) for u in found]}
+    return {"items": [upload_json(request, upload_ingest.result(session, u)) for u in found]}
 
 
 @router.head("/{public_id}", summary="tus: the offset to continue at")
@@ -202,7 +202,7 @@ def upload_detail(
 ) -> dict[str, Any]:
     upload = uploads.find(session, principal, public_id)
     response.headers.update(_tus_headers(upload))
-    return upload_json(request, uploads.result(session, upload))
+    return upload_json(request, upload_ingest.result(session, upload))
 
 
 async def _read_chunk(request: Request, limit: int) -> bytes:
@@ -266,8 +266,8 @@ async def upload_chunk(
 def complete_upload(
     public_id: PublicId, request: Request, session: DbSession, principal: CurrentPrincipal
 ) -> dict[str, Any]:
-    upload = uploads.complete(session, principal, _services(request), public_id)
-    return upload_json(request, uploads.result(session, upload))
+    upload = upload_ingest.complete(session, principal, _services(request), public_id)
+    return upload_json(request, upload_ingest.result(session, upload))
 
 
 @router.delete("/{public_id}", status_code=204, summary="tus termination: abandon an upload")
