@@ -291,7 +291,7 @@ def test_a_study_and_series_committed_after_the_lookup_are_joined(
     """A concurrent transaction created the study and series after our lookup: the unique
     keys refuse our inserts and the instance joins their rows, counted once."""
     ingest(w, sample("CT_small.dcm"))
-    monkeypatch.setattr(service, "_existing", lambda *_: (None, None))
+    monkeypatch.setattr(service, "existing", lambda *_: (None, None))
     second = with_attributes("CT_small.dcm", SOPInstanceUID="1.2.3.4.5.6.7")
     result = ingest(w, second)
     assert result.created
