@@ -11,6 +11,7 @@ from xietong.core.errors import (
     BadRequest,
 )
 from xietong.imaging import pixels, retrieve
+from xietong.imaging import rendered as rendered_images
 from xietong.imaging.models import ImagingInstance
 from xietong.web.deps import CurrentPrincipal, DbSession, current_principal, services
 from xietong.web.routes.dicomweb import INSTANCE, instances_of, multipart_answer
@@ -24,11 +25,11 @@ def _image(data: bytes, media: str) -> Response:
 
 def _rendered(request: Request, instances: list[ImagingInstance]) -> Response:
     """Every frame of the instances, rendered: one image, or multipart for several."""
-    media = retrieve.rendered_media(request.headers.get("accept", ""))
-    options = retrieve.rendering(request.query_params, media)
-    retrieve.renderable_frames(instances)
-    retrieve.check_renderable(instances)
-    images = retrieve.render_instances(services(request).blobs, instances, options)
+    media = rendered_images.rendered_media(request.headers.get("accept", ""))
+    options = rendered_images.rendering(request.query_params, media)
+    rendered_images.renderable_frames(instances)
+    rendered_images.check_renderable(instances)
+    images = rendered_images.render_instances(services(request).blobs, instances, options)
     return multipart_answer(((media, image) for image in images), media)
 
 
@@ -55,13 +56,13 @@ def series_rendered(
 def _rendered_frames(
     request: Request, instance: ImagingInstance, numbers: list[int] | None
 ) -> Response:
-    media = retrieve.rendered_media(request.headers.get("accept", ""))
-    options = retrieve.rendering(request.query_params, media)
+    media = rendered_images.rendered_media(request.headers.get("accept", ""))
+    options = rendered_images.rendering(request.query_params, media)
     ds = retrieve.dataset(services(request).blobs, instance)
     count = pixels.frame_count(ds)
     numbers = numbers or list(range(1, count + 1))
     pixels.check_frames(numbers, count)
-    images = retrieve.render_frames(ds, numbers, options)
+    images = rendered_images.render_frames(ds, numbers, options)
     if len(numbers) == 1:
         return _image(next(images), media)
     return multipart_answer(((media, image) for image in images), media)
@@ -98,10 +99,12 @@ def frames_rendered(
 def _thumbnail(
     request: Request, instances: list[ImagingInstance], frame: int | None = None
 ) -> Response:
-    media = retrieve.rendered_media(request.headers.get("accept", ""))
-    options = retrieve.rendering(request.query_params, media, thumbnail=True)
-    instance = retrieve.representative(instances)
-    return _image(retrieve.thumbnail(services(request).blobs, instance, frame, options), media)
+    media = rendered_images.rendered_media(request.headers.get("accept", ""))
+    options = rendered_images.rendering(request.query_params, media, thumbnail=True)
+    instance = rendered_images.representative(instances)
+    return _image(
+        rendered_images.thumbnail(services(request).blobs, instance, frame, options), media
+    )
 
 
 @router.get("/studies/{study_uid}/thumbnail", summary="WADO-RS: a study's thumbnail")
@@ -158,13 +161,13 @@ def frame_thumbnail(
 
 @router.get("/wado", summary="WADO-URI: an instance, or one frame rendered")
 def wado_uri(request: Request, session: DbSession, principal: CurrentPrincipal) -> Response:
-    query = retrieve.parse_wado_uri(request.query_params)
+    query = rendered_images.parse_wado_uri(request.query_params)
     (instance,) = instances_of(
         session, principal, query.study_uid, query.series_uid, query.object_uid
     )
     blobs = services(request).blobs
     if query.content_type == retrieve.DICOM:
-        syntax = retrieve.wado_uri_syntax(query.syntax, instance.transfer_syntax_uid)
+        syntax = rendered_images.wado_uri_syntax(query.syntax, instance.transfer_syntax_uid)
         return Response(retrieve.instance_bytes(blobs, instance, syntax), media_type=retrieve.DICOM)
     ds = retrieve.dataset(blobs, instance)
     count = pixels.frame_count(ds)
