@@ -343,6 +343,71 @@ class DimseSettings(BaseSettings):
     )
 
 
+class LiveSettings(BaseSettings):
+    """XIETONG_LIVE_*: the WebSocket at /ws and video sessions (docs/live.md; running coturn
+    and Janus: docs/operations.md)."""
+
+    model_config = _section("XIETONG_LIVE_")
+    max_frame_bytes: int = Field(
+        default=65_536,
+        ge=1024,
+        le=1_048_576,
+        description="Largest WebSocket frame a client may send; larger: the socket closes "
+        "with 1009.",
+    )
+    max_subscriptions: int = Field(
+        default=50, ge=1, le=10_000, description="Conversations one WebSocket may follow."
+    )
+    max_frames_per_second: int = Field(
+        default=50,
+        ge=1,
+        le=100_000,
+        description="Frames a client may send per second, averaged over 10 s; more: 1008.",
+    )
+    stun_urls: list[str] = Field(
+        default_factory=list,
+        description="STUN servers given to browsers (e.g. stun:turn.example.org:3478); "
+        "empty: none (peers on one network still connect).",
+    )
+    turn_urls: list[str] = Field(
+        default_factory=list,
+        description="TURN servers (turn:host:3478?transport=udp, turns:host:5349); each "
+        "browser gets time-limited credentials for them.",
+    )
+    turn_secret: str = Field(
+        default="",
+        description="coturn's static-auth-secret (use-auth-secret): TURN credentials are "
+        "derived from it in coturn's REST format.",
+    )
+    turn_ttl_seconds: int = Field(
+        default=6 * 3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="How long TURN credentials handed to a browser stay valid.",
+    )
+    sfu: Literal["mesh", "janus"] = Field(
+        default="mesh",
+        description="Media routing for rooms larger than mesh_max_participants: mesh (every "
+        "browser sends to every other; no media server) or janus (the VideoRoom plugin).",
+    )
+    janus_url: str = Field(
+        default="http://127.0.0.1:8088/janus",
+        description="Janus's HTTP API, used when sfu is janus.",
+    )
+    mesh_max_participants: int = Field(
+        default=6,
+        ge=2,
+        le=16,
+        description="Most participants of a mesh session; larger sessions need the SFU.",
+    )
+    join_link_hours: int = Field(
+        default=24,
+        ge=1,
+        le=24 * 30,
+        description="Hours a guest join link stays valid.",
+    )
+
+
 class Settings(BaseSettings):
     """All settings. ``XIETONG_ENV`` and ``XIETONG_DATA_DIR`` sit at the top level."""
 
@@ -365,6 +430,12 @@ class Settings(BaseSettings):
     referral: ReferralSettings = Field(default_factory=ReferralSettings)
     imaging: ImagingSettings = Field(default_factory=ImagingSettings)
     dimse: DimseSettings = Field(default_factory=DimseSettings)
+    live: LiveSettings = Field(default_factory=LiveSettings)
+    redis_url: str = Field(
+        default="",
+        description="Redis (redis://host:6379/0) for live fan-out across several app "
+        "processes; empty: in-process fan-out (one process).",
+    )
 
     @model_validator(mode="after")
     def _production_refuses_placeholders(self) -> Settings:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from xietong import __version__
 from xietong.config import Settings, load_settings
 from xietong.core.db import make_engine, make_session_factory
+from xietong.core.fanout import make_broadcaster
 from xietong.core.pii import PiiProtector
 from xietong.core.storage import LocalBlobStore
 from xietong.web.context import AppServices
@@ -24,6 +25,7 @@ from xietong.web.middleware import (
     DicomwebGZipMiddleware,
     SecurityHeadersMiddleware,
 )
+from xietong.web.realtime import delivery as live_delivery
 from xietong.web.routers import UPLOAD_PATHS, include_routers
 
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
@@ -48,10 +50,18 @@ def create_app(
         pii=PiiProtector(settings.security.pii_key, settings.security.pii_cipher),
     )
 
+    broadcaster = make_broadcaster(settings.redis_url)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        engine.dispose()
+        await broadcaster.start()
+        live_delivery.attach(broadcaster)
+        try:
+            yield
+        finally:
+            live_delivery.detach(broadcaster)
+            await broadcaster.stop()
+            engine.dispose()
 
     app = FastAPI(
         title="Xietong 协同",
@@ -64,6 +74,7 @@ def create_app(
         openapi_url="/openapi.json",
     )
     app.state.services = services
+    app.state.broadcaster = broadcaster
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     include_routers(app)

@@ -43,6 +43,7 @@ from xietong.web.routes import records as records_routes
 from xietong.web.routes import referrals as referral_routes
 from xietong.web.routes import slots as slot_routes
 from xietong.web.routes import users as users_routes
+from xietong.web.realtime import endpoint as realtime_endpoint
 
 # Paths that take file uploads get XIETONG_HTTP_MAX_UPLOAD_BYTES instead of the body limit.
 UPLOAD_PATHS: tuple[str, ...] = (
@@ -56,6 +57,7 @@ UPLOAD_PATHS: tuple[str, ...] = (
 
 def include_routers(app: FastAPI) -> None:
     app.include_router(health.router)
+    app.include_router(realtime_endpoint.router)
     app.include_router(auth_routes.router)
     app.include_router(users_routes.router)
     app.include_router(audit_routes.router)
