@@ -27,6 +27,7 @@ from xietong.web.middleware import (
 )
 from xietong.web.realtime import delivery as live_delivery
 from xietong.web.routers import UPLOAD_PATHS, include_routers
+from xietong.web.subjects import register_subjects
 
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 
@@ -51,6 +52,7 @@ def create_app(
     )
 
     broadcaster = make_broadcaster(settings.redis_url)
+    register_subjects()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -88,6 +88,11 @@ def _frozen_clock() -> Iterator[None]:
 
 @pytest.fixture
 def net(db: Session) -> Net:
+    return build_net(db)
+
+
+def build_net(db: Session) -> Net:
+    """The network above, committed (also run by the live-server seeds, outside pytest)."""
     pii = PiiProtector("test-pii-key-0123456789abcdef0123456789")
     village = factories.institution(db, name="测试村卫生室", level="village", region_code="410102")
     county = factories.institution(db, name="测试县医院", level="county", region_code="410102")

@@ -105,6 +105,9 @@ class BaseBroadcaster:
     def subscriber_count(self, channel: str) -> int:
         return len(self._subscriptions.get(channel, ()))
 
+    async def publish(self, channel: str, payload: Payload) -> None:
+        raise NotImplementedError
+
     async def deliver(self, channel: str, payload: Payload) -> None:
         """Hand ``payload`` to every local subscriber of ``channel``; one failing callback
         (a closed socket) does not keep it from the others."""
@@ -124,7 +127,7 @@ class BaseBroadcaster:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        publication = self.publish(channel, payload)  # type: ignore[attr-defined]
+        publication = self.publish(channel, payload)
         if running is loop:
             loop.create_task(publication)
         else:

@@ -29,7 +29,9 @@ from xietong.core.events import publish
 from xietong.core.storage import BlobStore
 from xietong.core.uploads import VettedFile, vet
 from xietong.core.validation import has_control_characters, strip_control_characters
+from xietong.identity.service import display_names
 from xietong.messaging.models import Conversation, ConversationRead, Message
+from xietong.messaging.subjects import message_path, wire
 
 EVENT_CREATED = "message.created"
 MAX_TEXT = 4000
@@ -60,6 +62,13 @@ def find_conversation(session: Session, subject_kind: str, subject_id: str) -> C
             Conversation.subject_kind == subject_kind, Conversation.subject_id == subject_id
         )
     ).scalar_one_or_none()
+
+
+def conversation_by_id(session: Session, conversation_id: int) -> Conversation:
+    found = session.get(Conversation, conversation_id)
+    if found is None:
+        raise RuntimeError(f"conversation {conversation_id} not found")
+    return found
 
 
 def conversation_for(session: Session, subject_kind: str, subject_id: str) -> Conversation:
@@ -181,8 +190,21 @@ def _insert(session: Session, conversation: Conversation, **values: Any) -> Mess
         subject_id=conversation.subject_id,
         seq=message.seq,
         message_id=message.id,
+        # Rendered now, once, for every live reader (the fan-out carries it).
+        message=wire_of(session, conversation, message),
     )
     return message
+
+
+def wire_of(session: Session, conversation: Conversation, message: Message) -> dict[str, Any]:
+    """The message as live readers get it (the subject's REST API gives the same)."""
+    actor = message.data.get("actor_user_id") if message.kind == "system" else None
+    people = [p for p in (message.sender_user_id, actor) if p is not None]
+    names = display_names(session, [int(str(p)) for p in people]) if people else {}
+    base = message_path(conversation.subject_kind, conversation.subject_id, message.seq)
+    rendered = wire(message, names, base)
+    rendered["created_at"] = message.created_at.isoformat()
+    return rendered
 
 
 def post_message(

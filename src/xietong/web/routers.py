@@ -26,6 +26,8 @@ from xietong.web.pages import record_forms as record_form_pages
 from xietong.web.pages import referral_forms as referral_form_pages
 from xietong.web.pages import referrals as referral_pages
 from xietong.web.pages import slots as slot_pages
+from xietong.web.realtime import chat as realtime_chat  # noqa: F401  (registers its frames)
+from xietong.web.realtime import endpoint as realtime_endpoint
 from xietong.web.routes import audit as audit_routes
 from xietong.web.routes import auth as auth_routes
 from xietong.web.routes import consultation_messages as consultation_message_routes
@@ -43,7 +45,6 @@ from xietong.web.routes import records as records_routes
 from xietong.web.routes import referrals as referral_routes
 from xietong.web.routes import slots as slot_routes
 from xietong.web.routes import users as users_routes
-from xietong.web.realtime import endpoint as realtime_endpoint
 
 # Paths that take file uploads get XIETONG_HTTP_MAX_UPLOAD_BYTES instead of the body limit.
 UPLOAD_PATHS: tuple[str, ...] = (

@@ -32,6 +32,7 @@ from xietong.identity.roles import Role
 from xietong.identity.service import display_names
 from xietong.messaging import service as messaging
 from xietong.messaging.models import Conversation, ConversationRead, Message
+from xietong.messaging.subjects import wire
 from xietong.notifications.service import Subject, notify, role_holders
 from xietong.notifications.service import mark_subject_read as mark_notifications_read
 
@@ -138,35 +139,7 @@ def read_messages(
 
 def message_out(consultation_id: int, m: Message, names: dict[int, str]) -> dict[str, Any]:
     """The JSON shape of one message (MessageOut)."""
-    base = f"/api/v1/consultations/{consultation_id}/messages/{m.seq}"
-    attachment = None
-    if m.blob_key is not None:
-        attachment = {
-            "media_type": m.media_type,
-            "size": m.size,
-            "sha256": m.sha256,
-            "filename": m.filename,
-            "width": m.width,
-            "height": m.height,
-            "pdf_pages": m.pdf_pages,
-            "url": f"{base}/attachment",
-            "thumbnail_url": f"{base}/thumbnail" if m.thumb_blob_key else None,
-        }
-    actor = m.data.get("actor_user_id") if m.kind == "system" else m.sender_user_id
-    return {
-        "seq": m.seq,
-        "kind": m.kind,
-        "sender_user_id": m.sender_user_id,
-        "sender_name": names.get(int(str(actor))) if actor is not None else None,
-        "text": m.body if m.kind != "system" else "",
-        "event": m.body if m.kind == "system" else None,
-        "event_data": {k: v for k, v in m.data.items() if k != "actor_user_id"}
-        if m.kind == "system"
-        else None,
-        "client_id": m.client_id,
-        "created_at": m.created_at,
-        "attachment": attachment,
-    }
+    return wire(m, names, f"/api/v1/consultations/{consultation_id}/messages/{m.seq}")
 
 
 def post_message(
@@ -226,7 +199,7 @@ def post_message(
     return posted
 
 
-def _participants(session: Session, c: Consultation) -> set[int]:
+def participants(session: Session, c: Consultation) -> set[int]:
     """Who is told of a new message: the applicant, the assigned experts, and the centre's
     coordinators while nobody is assigned yet."""
     experts = set(
@@ -244,7 +217,7 @@ def _participants(session: Session, c: Consultation) -> set[int]:
 def _notify(session: Session, c: Consultation, conversation: Conversation, sender: int) -> None:
     """One unread notification per participant until they read: the key changes only when
     their read position moves."""
-    for user_id in sorted(_participants(session, c) - {sender}):
+    for user_id in sorted(participants(session, c) - {sender}):
         position = messaging.read_position(session, conversation.id, user_id)
         notify(
             session,

@@ -106,7 +106,9 @@ def _parse(text: str) -> dict[str, Any]:
     try:
         frame = json.loads(text)
     except ValueError:
-        raise BadRequest(N_("A frame is one JSON object."), code="frame_not_json", field=None)
+        raise BadRequest(
+            N_("A frame is one JSON object."), code="frame_not_json", field=None
+        ) from None
     if not isinstance(frame, dict):
         raise BadRequest(N_("A frame is one JSON object."), code="frame_not_object", field=None)
     kind = frame.get("type")

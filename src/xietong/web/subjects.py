@@ -1,0 +1,12 @@
+"""Which domains' subjects take part in live collaboration: registered once per app, so
+that messaging and live can ask about a consultation or a referral without importing them."""
+
+from __future__ import annotations
+
+from xietong.consultation import subjects as consultation_subjects
+from xietong.referral import subjects as referral_subjects
+
+
+def register_subjects() -> None:
+    consultation_subjects.register()
+    referral_subjects.register()
