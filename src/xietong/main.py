@@ -51,7 +51,7 @@ def create_app(
         pii=PiiProtector(settings.security.pii_key, settings.security.pii_cipher),
     )
 
-    broadcaster = make_broadcaster(settings.redis_url)
+    broadcaster = make_broadcaster(settings.redis_url, settings.database_url)
     register_subjects()
 
     @asynccontextmanager

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 from collections import defaultdict
@@ -145,9 +146,12 @@ class RedisBroadcaster(BaseBroadcaster):
     """Delivery through Redis pub/sub: every process that has a subscriber for a channel
     receives what any process publishes on it."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, namespace: str = "") -> None:
         super().__init__()
         self.url = url
+        # Installations (or test servers) sharing one Redis must not hear each other.
+        digest = hashlib.sha256(namespace.encode()).hexdigest()[:12]
+        self.prefix = f"{CHANNEL_PREFIX}{digest}:"
         self._redis: Any = None
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
@@ -161,7 +165,7 @@ class RedisBroadcaster(BaseBroadcaster):
         self._redis = aioredis.from_url(self.url, decode_responses=True)
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         # A placeholder channel so the reader can listen before the first real one.
-        await self._pubsub.subscribe(CHANNEL_PREFIX + "_")
+        await self._pubsub.subscribe(self.prefix + "_")
         self._reader = asyncio.create_task(self._read())
 
     async def stop(self) -> None:
@@ -180,13 +184,13 @@ class RedisBroadcaster(BaseBroadcaster):
         await super().stop()
 
     async def publish(self, channel: str, payload: Payload) -> None:
-        await self._redis.publish(CHANNEL_PREFIX + channel, json.dumps(payload, default=str))
+        await self._redis.publish(self.prefix + channel, json.dumps(payload, default=str))
 
     def _channel_added(self, channel: str) -> None:
-        self._track(self._pubsub.subscribe(CHANNEL_PREFIX + channel))
+        self._track(self._pubsub.subscribe(self.prefix + channel))
 
     def _channel_removed(self, channel: str) -> None:
-        self._track(self._pubsub.unsubscribe(CHANNEL_PREFIX + channel))
+        self._track(self._pubsub.unsubscribe(self.prefix + channel))
 
     async def ready(self) -> None:
         """Wait until every pending (un)subscribe has reached Redis."""
@@ -204,7 +208,7 @@ class RedisBroadcaster(BaseBroadcaster):
                 async for message in self._pubsub.listen():
                     if message.get("type") != "message":
                         continue
-                    channel = str(message["channel"]).removeprefix(CHANNEL_PREFIX)
+                    channel = str(message["channel"]).removeprefix(self.prefix)
                     try:
                         payload = json.loads(message["data"])
                     except ValueError:
@@ -219,7 +223,9 @@ class RedisBroadcaster(BaseBroadcaster):
                 await asyncio.sleep(1.0)
 
 
-def make_broadcaster(redis_url: str | None) -> BaseBroadcaster:
+def make_broadcaster(redis_url: str | None, namespace: str = "") -> BaseBroadcaster:
+    """Redis when a URL is given; ``namespace`` (the database URL) keeps two installations
+    on one Redis apart."""
     if redis_url:
-        return RedisBroadcaster(redis_url)
+        return RedisBroadcaster(redis_url, namespace)
     return InProcessBroadcaster()
