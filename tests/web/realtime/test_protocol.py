@@ -6,7 +6,6 @@ live servers (test_delivery_live.py, test_redis_processes.py)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -37,10 +36,10 @@ def _next(ws: WebSocketTestSession, kind: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def consultation(db: Session, net: Net) -> Iterator[int]:
+def consultation(db: Session, net: Net) -> int:
     c = reach(db, net, "in_progress")
     db.commit()
-    yield c.id
+    return c.id
 
 
 def _messages(db: Session) -> int:
