@@ -73,8 +73,17 @@ def test_three_users_walk_a_consultation(browsing: Browsing) -> None:
     _act(expert, "start")
 
     # The doctor sends a photo and a note from the phone; the expert's open page shows
-    # them without a reload (htmx polling), and the answer comes back the same way.
+    # them without a reload (pushed over the WebSocket, or polled without it), and the
+    # answer comes back the same way.
     applicant.goto(f"/consultations/{consultation}")
+    for side in (applicant, expert):
+        expect(side.locator("#conversation[data-live=connected]")).to_be_attached()
+    # Each sees the other here, and the doctor sees the cardiologist typing.
+    expect(applicant.locator("#live-status .live-online")).to_contain_text(EXPERT.display_name)
+    expect(expert.locator("#live-status .live-online")).to_contain_text(CONSULT_DOCTOR.display_name)
+    expert.locator('#form-message textarea[name="text"]').press_sequentially("稍等")
+    expect(applicant.locator("#live-status .live-typing")).to_contain_text(EXPERT.display_name)
+    expert.fill('#form-message textarea[name="text"]', "")
     applicant.fill('#form-message textarea[name="text"]', "附心电图，请看ST段")
     applicant.set_input_files(
         '#form-message input[name="file"]',
@@ -91,6 +100,12 @@ def test_three_users_walk_a_consultation(browsing: Browsing) -> None:
     expert.locator("#form-message button[type=submit]").click()
     answer = applicant.locator(".message .message-text", has_text="收到，ST段压低0.1mV")
     expect(answer).to_be_visible(timeout=15_000)
+    # A text sent over the socket stays on the page (no reload), the form is cleared for
+    # the next one, and the expert's own message shows on the expert's page too.
+    expect(expert).to_have_url(re.compile(rf"/consultations/{consultation}$"))
+    expect(expert.locator('#form-message textarea[name="text"]')).to_have_value("")
+    mine = expert.locator(".message .message-text", has_text="收到，ST段压低0.1mV")
+    expect(mine).to_have_count(1)
     assert horizontal_overflow(applicant) == 0
 
     expert.fill('#form-opinion textarea[name="text"]', "考虑稳定型心绞痛。")

@@ -1,5 +1,6 @@
-"""The consultation page's messages: the polling fragment (htmx, every few seconds, until
-the live push arrives with the live-collaboration work) and the message form (text and an
+"""The consultation page's messages: the polling fragment (htmx: fetched at once when the
+WebSocket pushes a message, static/live_chat.js, and every few seconds without it) and the
+message form (text and an
 optional photo or PDF, multipart).
 
 The poll does not count as activity (web.deps.PollingPrincipal): an open consultation page

@@ -218,7 +218,8 @@ def _on_event(conn: Connection, sub: Subscribed) -> Any:
                 return
             if kind == "presence" and payload.get("ask"):
                 await _announce(conn, sub, "online", ask=False)
-            body = {k: v for k, v in payload.items() if k not in ("connection", "ask")}
+            # The connection id tells two tabs of one user apart (presence is per socket).
+            body = {k: v for k, v in payload.items() if k != "ask"}
             await conn.send({**body, "conversation": sub.key})
 
     return deliver

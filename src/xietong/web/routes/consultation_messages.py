@@ -1,5 +1,5 @@
-"""The consultation's messages under /api/v1/consultations/{id}/messages: read (polling
-with ``after``, until the live push arrives), post a text (JSON) or a file with an optional
+"""The consultation's messages under /api/v1/consultations/{id}/messages: read (with
+``after``; live clients follow the conversation on /ws instead, docs/messaging.md), post a text (JSON) or a file with an optional
 caption (multipart), and the attachments themselves. Who may do what is decided in
 :mod:`xietong.consultation.service.messages`.
 
