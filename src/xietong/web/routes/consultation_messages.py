@@ -1,7 +1,7 @@
 """The consultation's messages under /api/v1/consultations/{id}/messages: read (with
 ``after``; live clients follow the conversation on /ws instead, docs/messaging.md), post a
-text (JSON) or a file with an optional caption (multipart), and the attachments themselves. Who may do what is decided in
-:mod:`xietong.consultation.service.messages`.
+text (JSON) or a file with an optional caption (multipart), and the attachments themselves.
+Who may do what is decided in :mod:`xietong.consultation.service.messages`.
 
 A resend with the same ``client_id`` answers 200 with the first message instead of 201.
 """
