@@ -18,7 +18,9 @@ from starlette.websockets import WebSocketDisconnect
 from tests.consultation.conftest import Net, audits, reach
 from tests.consultation.conftest import _frozen_clock as _frozen_clock
 from tests.consultation.conftest import net as net
+from xietong.identity import service as identity
 from xietong.messaging.models import Message
+from xietong.web.realtime import endpoint
 
 UNRELATED = ("other_doctor", "other_coordinator", "other_expert", "county_doctor", "platform")
 
@@ -315,3 +317,18 @@ def test_too_many_subscriptions(client: TestClient, app: Any, net: Net, consulta
         ws.send_json({"type": "subscribe", "conversation": "consultation:999999"})
         error = _next(ws, "error")
         assert (error["status"], error["code"]) == (409, "too_many_subscriptions")
+
+
+def test_a_revoked_session_closes_the_socket(
+    client: TestClient, db: Session, net: Net, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session is checked again while the socket is open: signed out elsewhere (or
+    revoked by an admin), the socket closes with 4401."""
+    monkeypatch.setattr(endpoint, "REVALIDATE_SECONDS", 0.05)
+    with _open(client, net.tokens["applicant"]) as ws:
+        ws.receive_json()
+        identity.revoke_all_sessions(db, net.p["applicant"].uid)
+        db.commit()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == endpoint.CLOSE_UNAUTHORISED
