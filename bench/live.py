@@ -35,6 +35,7 @@ import os
 import platform
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -619,6 +620,8 @@ def main() -> None:
     parser.add_argument("--deflate", action="store_true", help="permessage-deflate on")
     parser.add_argument("--keep", action="store_true", help="keep the data folder and logs")
     args = parser.parse_args()
+    # Stopped from outside (kill, a CI timeout): still stop the servers and drop the database.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.rooms = args.rooms or (10 if args.quick else 100)
     args.rate = args.rate or (20.0 if args.quick else 30.0)
     args.seconds = args.seconds or (2.0 if args.quick else 10.0)

@@ -222,8 +222,10 @@ class Worker:
             due += interval
 
     def _missing(self) -> int:
+        """Deliveries and acknowledgements still to come."""
         sent = self.phase.sent
-        return sum(
+        unacked = sum(len(ids) for ids in sent.values()) - self.phase.acked
+        return unacked + sum(
             len(sent.get(s.slot.room, ())) - len(s.got) for s in self.sockets if not s.closed
         )
 
