@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export XIETONG_DATA_DIR ?= var
 
-.PHONY: run serve install migrate demo-data demo-province test test-pg lint format messages browser-deps bench-demo-data bench-uploads bench-imaging bench-viewer clean
+.PHONY: run serve install migrate demo-data demo-province test test-pg lint format messages browser-deps bench-demo-data bench-uploads bench-imaging bench-viewer bench-live clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -73,6 +73,12 @@ bench-imaging: $(STAMP)
 ## Time to the first image in the viewer (demo CT, chromium) against one rendered JPEG
 bench-viewer: $(STAMP)
 	$(PY) bench/viewer.py $(BENCH_ARGS)
+
+## 1,000 WebSockets in rooms of 10: fan-out latency and messages/s, in-process and through
+## Redis (two app processes), against a bare Starlette broadcast; BENCH_ARGS="--quick",
+## "--pg" (also PostgreSQL), "--json out.json"
+bench-live: $(STAMP)
+	$(PY) bench/live.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -67,6 +68,7 @@ def serve(
     import uvicorn
 
     settings = load_settings()
+    _raise_file_limit(settings.http.max_connections + 1000)
     scp = _start_scp(settings) if (settings.dimse.enabled if dicom is None else dicom) else None
     try:
         uvicorn.run(
@@ -77,12 +79,26 @@ def serve(
             workers=workers,
             reload=reload,
             proxy_headers=False,
-            limit_concurrency=1000,
+            # uvicorn counts open WebSockets here too: a fixed 1,000 refused every page and
+            # API call (503) of a process holding 1,000 live sockets.
+            limit_concurrency=settings.http.max_connections,
         )
     finally:
         # uvicorn returns on Ctrl-C / SIGTERM: the SCP's thread stops with it.
         if scp is not None:
             scp.stop()
+
+
+def _raise_file_limit(wanted: int) -> None:
+    """Every socket is a file descriptor: raise the soft limit (often 1,024) towards
+    ``wanted``, as far as the hard limit allows."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _make_scp(settings: Settings) -> StoreScp:

@@ -113,6 +113,13 @@ class HttpSettings(BaseSettings):
     trusted_proxies: list[str] = Field(
         default_factory=list, description="Proxy addresses whose X-Forwarded-For is believed."
     )
+    max_connections: int = Field(
+        default=10_000,
+        ge=100,
+        le=1_000_000,
+        description="Open connections per `xietong serve` process, WebSockets included, before "
+        "plain HTTP requests get 503; each live page or app holds one WebSocket.",
+    )
 
 
 class UploadSettings(BaseSettings):
