@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -234,7 +235,9 @@ async def _close(conn: Connection, code: int) -> None:
 async def _watch_session(conn: Connection, token: str, kind: str, address: str) -> None:
     """Close the socket once its session has ended (signed out, revoked, idle, expired)."""
     while True:
-        await asyncio.sleep(REVALIDATE_SECONDS)
+        # Jittered, so that sockets opened together (a reconnect storm after a restart) do
+        # not all check at the same moment.
+        await asyncio.sleep(REVALIDATE_SECONDS * (0.75 + random.random() / 2))  # noqa: S311
         # A bearer token's life is fixed; a cookie session's idle clock is not moved by a
         # socket left open (like background polls), so an idle page still times out.
         still = await run_in_threadpool(_authenticate, conn.services, token, kind, address, False)
