@@ -26,6 +26,8 @@ from xietong.web.pages import record_forms as record_form_pages
 from xietong.web.pages import referral_forms as referral_form_pages
 from xietong.web.pages import referrals as referral_pages
 from xietong.web.pages import slots as slot_pages
+from xietong.web.realtime import endpoint as realtime_endpoint
+from xietong.web.realtime import live as realtime_live  # noqa: F401 - registers live.* frames
 from xietong.web.routes import audit as audit_routes
 from xietong.web.routes import auth as auth_routes
 from xietong.web.routes import consultation_messages as consultation_message_routes
@@ -36,6 +38,7 @@ from xietong.web.routes import dicomweb_rendered, dicomweb_stow, health
 from xietong.web.routes import directory as directory_routes
 from xietong.web.routes import documents as document_routes
 from xietong.web.routes import imaging_uploads as imaging_upload_routes
+from xietong.web.routes import live as live_routes
 from xietong.web.routes import notifications as notification_routes
 from xietong.web.routes import patients as patients_routes
 from xietong.web.routes import reads as read_routes
@@ -43,7 +46,6 @@ from xietong.web.routes import records as records_routes
 from xietong.web.routes import referrals as referral_routes
 from xietong.web.routes import slots as slot_routes
 from xietong.web.routes import users as users_routes
-from xietong.web.realtime import endpoint as realtime_endpoint
 
 # Paths that take file uploads get XIETONG_HTTP_MAX_UPLOAD_BYTES instead of the body limit.
 UPLOAD_PATHS: tuple[str, ...] = (
@@ -71,6 +73,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(read_routes.router)
     app.include_router(consultation_message_routes.router)
     app.include_router(referral_routes.router)
+    app.include_router(live_routes.router)
     app.include_router(slot_routes.router)
     app.include_router(dicomweb_stow.router)
     app.include_router(dicomweb_routes.router)
