@@ -8,6 +8,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
@@ -197,12 +198,16 @@ def csrf_token(request: Request) -> str:
     return token
 
 
-async def csrf_protect(request: Request) -> None:
+async def csrf_protect(connection: HTTPConnection) -> None:
     """Applied to every route: unsafe requests from a browser must repeat the CSRF token.
 
     Browser requests are those that carry our session cookie, and every page route (outside
-    /api/ and /dicomweb/, whose clients authenticate with a bearer token).
+    /api/ and /dicomweb/, whose clients authenticate with a bearer token). The WebSocket
+    checks its Origin at the handshake instead (web/realtime/endpoint.py).
     """
+    if not isinstance(connection, Request):
+        return
+    request = connection
     if request.method in SAFE_METHODS or _bearer(request) is not None:
         return
     is_page = not request.url.path.startswith(("/api/", "/dicomweb/"))
