@@ -18,6 +18,7 @@ from xietong.web.pages import documents as document_pages
 from xietong.web.pages import home as home_pages
 from xietong.web.pages import imaging_upload as imaging_upload_pages
 from xietong.web.pages import imaging_viewer as imaging_viewer_pages
+from xietong.web.pages import live as live_pages
 from xietong.web.pages import notifications as notification_pages
 from xietong.web.pages import patients as patient_pages
 from xietong.web.pages import reads as read_pages
@@ -110,3 +111,4 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(referral_form_pages.router)
     app.include_router(referral_pages.router)
     app.include_router(imaging_viewer_pages.router)
+    app.include_router(live_pages.router)
