@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, _in_ci
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.helpers import TIMEOUT_MS, Browsing, LiveServer, sign_in
 from tests.e2e.seed import Account
 from tests.live.live_server import VideoServer, video_server
@@ -40,19 +40,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VideoServer]:
 
 
 @pytest.fixture(scope="module")
-def media_browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        if _in_ci():
-            pytest.fail(f"CI is set but {CHROMIUM} is missing: apt-get install -y chromium")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium fonts-noto-cjk)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *MEDIA_ARGS], headless=True
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+def media_browser(browser: Browser) -> Iterator[Browser]:
+    """A second chromium with fake devices, launched by the suite's one Playwright (a second
+    sync_playwright in the same worker is refused)."""
+    launched = browser.browser_type.launch(
+        executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *MEDIA_ARGS], headless=True
+    )
+    try:
+        yield launched
+    finally:
+        launched.close()
 
 
 @pytest.fixture
