@@ -274,6 +274,23 @@ def jobs_slots() -> None:
     )
 
 
+@jobs_app.command("live")
+def jobs_live() -> None:
+    """Close video-session attendance left open by a killed process, close open sessions
+    empty for their planned duration, cancel scheduled ones never opened (every few
+    minutes)."""
+    from xietong.live.jobs import run_cleanup
+
+    settings = load_settings()
+    engine = make_engine(settings.database_url)
+    with session_scope(make_session_factory(engine)) as session:
+        run = run_cleanup(session)
+    console.print(
+        f"attendance rows closed {len(run.closed_rows)}; sessions closed "
+        f"{len(run.closed_sessions)}; scheduled sessions expired {len(run.expired_sessions)}"
+    )
+
+
 def _safe_url(url: str) -> str:
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)

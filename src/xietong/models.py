@@ -26,6 +26,7 @@ from xietong.directory.peer_models import DicomPeer
 from xietong.identity.models import AuthSession, User, UserRole
 from xietong.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy
 from xietong.imaging.upload_models import ImagingUpload, ImagingUploadItem
+from xietong.live.models import LiveAdmission, LiveAttendance, LiveLink, LiveSession
 from xietong.messaging.models import Conversation, ConversationRead, Message
 from xietong.notifications.models import Notification
 from xietong.patients.models import (
@@ -82,6 +83,10 @@ __all__ = [
     "ImagingUploadItem",
     "Institution",
     "LabResult",
+    "LiveAdmission",
+    "LiveAttendance",
+    "LiveLink",
+    "LiveSession",
     "Medication",
     "Message",
     "Notification",

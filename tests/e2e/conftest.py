@@ -79,7 +79,9 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def _start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _start_server(
+    env: dict[str, str], log: Path, app: str = "xietong.main:create_app"
+) -> tuple[subprocess.Popen[bytes], str]:
     """Start uvicorn on a free port; retry on a new port if another process took it."""
     for _attempt in range(3):
         port = _free_port()
@@ -90,7 +92,7 @@ def _start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[byte
                     sys.executable,
                     "-m",
                     "uvicorn",
-                    "xietong.main:create_app",
+                    app,
                     "--factory",
                     "--host",
                     "127.0.0.1",

@@ -13,10 +13,13 @@ from xietong.access.subjects import Participation, register_subject
 from xietong.consultation import workflow as wf
 from xietong.consultation.service.common import CONVERSATION_KIND, open_consultation
 from xietong.consultation.service.messages import can_post, participants, post_message
+from xietong.identity.roles import Role
 from xietong.messaging.service import Posted
 from xietong.messaging.subjects import ConversationSubject, register_conversation
+from xietong.notifications.service import role_holders
 
-HOST_PARTS = frozenset({wf.COORDINATOR, wf.EXPERT, wf.APPLICANT})
+# Who conducts its video sessions: the centre's coordinators and the lead expert.
+HOST_PARTS = frozenset({wf.COORDINATOR, wf.LEAD})
 READ_ACTION = "consultation.messages"
 
 
@@ -44,7 +47,10 @@ def participation(
         url=f"/consultations/{c.id}",
         can_post=can_post(opened),
         is_host=bool(opened.roles & HOST_PARTS),
-        user_ids=frozenset(participants(session, c)),
+        user_ids=frozenset(
+            participants(session, c)
+            | set(role_holders(session, c.target_institution_id, Role.COORDINATOR))
+        ),
         patient_id=c.patient_id,
     )
 

@@ -18,6 +18,7 @@ from xietong.web.pages import documents as document_pages
 from xietong.web.pages import home as home_pages
 from xietong.web.pages import imaging_upload as imaging_upload_pages
 from xietong.web.pages import imaging_viewer as imaging_viewer_pages
+from xietong.web.pages import live as live_pages
 from xietong.web.pages import notifications as notification_pages
 from xietong.web.pages import patients as patient_pages
 from xietong.web.pages import reads as read_pages
@@ -28,6 +29,7 @@ from xietong.web.pages import referrals as referral_pages
 from xietong.web.pages import slots as slot_pages
 from xietong.web.realtime import chat as realtime_chat  # noqa: F401  (registers its frames)
 from xietong.web.realtime import endpoint as realtime_endpoint
+from xietong.web.realtime import live as realtime_live  # noqa: F401  (registers live.* frames)
 from xietong.web.routes import audit as audit_routes
 from xietong.web.routes import auth as auth_routes
 from xietong.web.routes import consultation_messages as consultation_message_routes
@@ -38,6 +40,7 @@ from xietong.web.routes import dicomweb_rendered, dicomweb_stow, health
 from xietong.web.routes import directory as directory_routes
 from xietong.web.routes import documents as document_routes
 from xietong.web.routes import imaging_uploads as imaging_upload_routes
+from xietong.web.routes import live as live_routes
 from xietong.web.routes import notifications as notification_routes
 from xietong.web.routes import patients as patients_routes
 from xietong.web.routes import reads as read_routes
@@ -72,6 +75,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(read_routes.router)
     app.include_router(consultation_message_routes.router)
     app.include_router(referral_routes.router)
+    app.include_router(live_routes.router)
     app.include_router(slot_routes.router)
     app.include_router(dicomweb_stow.router)
     app.include_router(dicomweb_routes.router)
@@ -108,3 +112,4 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(referral_form_pages.router)
     app.include_router(referral_pages.router)
     app.include_router(imaging_viewer_pages.router)
+    app.include_router(live_pages.router)

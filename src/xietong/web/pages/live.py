@@ -1,0 +1,64 @@
+"""The video session pages: /live/{id} for those who may see the session's subject,
+/live/join/{token} for a guest holding a join link (signed in; they wait in the lobby), and
+POST /live/instant, the "join video" button of a subject's page (the subject's open session,
+or a new instant one). The call itself runs in the browser (static/live/) over /ws.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from xietong.core.errors import NotFound
+from xietong.core.validation import MAX_ID
+from xietong.live import lobby
+from xietong.live import service as svc
+from xietong.live.schemas import SUBJECT_ID, SUBJECT_KIND, InstantIn
+from xietong.web.deps import DbSession, PagePrincipal, services
+from xietong.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+SessionId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Token = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+@router.post("/live/instant")
+def instant(
+    request: Request,
+    session: DbSession,
+    principal: PagePrincipal,
+    subject_kind: Annotated[str, Form(pattern=SUBJECT_KIND)],
+    subject_id: Annotated[str, Form(pattern=SUBJECT_ID)],
+) -> Response:
+    body = InstantIn(subject_kind=subject_kind, subject_id=subject_id)
+    opened, _created = svc.instant_session(
+        session, principal, body, services(request).settings.live
+    )
+    return RedirectResponse(svc.session_url(opened.live.id), status_code=303)
+
+
+@router.get("/live/{session_id}", response_class=HTMLResponse)
+def session_page(
+    request: Request, session_id: SessionId, session: DbSession, principal: PagePrincipal
+) -> Response:
+    opened = svc.get_session(session, principal, session_id)
+    return render(
+        request,
+        "live/session.html",
+        {"live": svc.session_out(session, opened), "link": None, "guest": False},
+    )
+
+
+@router.get("/live/join/{token}", response_class=HTMLResponse)
+def guest_page(
+    request: Request, token: Token, session: DbSession, principal: PagePrincipal
+) -> Response:
+    """A guest's page: the session's id only; whether the link is still valid, and whether
+    the host admits them, is decided when they join."""
+    session_id = lobby.session_of_token(session, token)
+    if session_id is None:
+        raise NotFound(code="live_link_not_found", field="token")
+    live = {"id": session_id, "title": "", "state": "open", "is_host": False, "mode": "mesh"}
+    return render(request, "live/session.html", {"live": live, "link": token, "guest": True})

@@ -1,0 +1,301 @@
+"""Video session signaling over /ws (docs/live.md): ``live.join``, ``live.signal``,
+``live.state``, ``live.leave`` and, for hosts, ``live.admit``, ``live.refuse``,
+``live.end``. The rules are in :mod:`xietong.live`; this module is the transport.
+
+One channel per session, ``live:<id>``: every socket joined to the session (or waiting in
+its lobby) subscribes to it. Addressed payloads carry ``to`` and each receiver keeps only
+its own, so a signal reaches only a peer joined to the same session; a socket waiting in
+the lobby receives nothing but its own admission or refusal and the end of the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from xietong.core.clock import now
+from xietong.core.errors import N_, Conflict, Invalid
+from xietong.core.events import DomainEvent, bus
+from xietong.live import jobs, lobby, presence, signals
+from xietong.live import service as svc
+from xietong.live.ice import ice_servers
+from xietong.web.realtime.connection import Connection
+from xietong.web.realtime.delivery import publish_everywhere
+from xietong.web.realtime.endpoint import register
+
+STATE = "live"
+LINK_MAX = 128
+
+
+def channel(session_id: int) -> str:
+    return f"live:{session_id}"
+
+
+@dataclass
+class LiveSocket:
+    session_id: int
+    joined: bool = False
+    is_host: bool = False
+    heartbeat: asyncio.Task[None] | None = None
+
+
+def _current(conn: Connection) -> LiveSocket | None:
+    found = conn.state.get(STATE)
+    return found if isinstance(found, LiveSocket) else None
+
+
+def _echo(frame: dict[str, Any]) -> dict[str, Any]:
+    return {"id": frame["id"]} if "id" in frame else {}
+
+
+def _joined(conn: Connection, session_id: int) -> LiveSocket:
+    st = _current(conn)
+    if st is None or st.session_id != session_id or not st.joined:
+        raise Conflict(N_("Join the session first."), code="live_not_joined", field="session")
+    return st
+
+
+# What the channel brings ------------------------------------------------------------------
+
+
+def _receiver(conn: Connection, session_id: int) -> Any:
+    async def receive(payload: dict[str, Any]) -> None:
+        st = _current(conn)
+        if st is None or st.session_id != session_id:
+            return
+        kind = payload.get("kind")
+        if kind == "over":
+            await conn.send(
+                {"type": "live.ended", "session": session_id, "state": payload["state"]}
+            )
+            await _forget(conn, st)
+            return
+        if not st.joined:
+            if kind == "decision" and payload.get("user_id") == conn.user_id:
+                admitted = bool(payload.get("admitted"))
+                frame_type = "live.admitted" if admitted else "live.refused"
+                await conn.send({"type": frame_type, "session": session_id})
+                if not admitted:
+                    await _forget(conn, st)
+            return
+        if kind == "signal":
+            if payload.get("to") == conn.id:
+                await conn.send(
+                    {
+                        "type": "live.signal",
+                        "session": session_id,
+                        "from": payload["from"],
+                        "data": payload["data"],
+                    }
+                )
+        elif kind in ("peer_joined", "peer_left", "state"):
+            if payload.get("peer") != conn.id:
+                body = {k: v for k, v in payload.items() if k != "kind"}
+                await conn.send({"type": f"live.{kind}", "session": session_id, **body})
+        elif kind == "lobby" and st.is_host:
+            await conn.send(
+                {"type": "live.lobby", "session": session_id, "waiting": payload["waiting"]}
+            )
+
+    return receive
+
+
+async def _forget(conn: Connection, st: LiveSocket) -> None:
+    conn.state.pop(STATE, None)
+    conn.unsubscribe(channel(st.session_id))
+    if st.heartbeat is not None:
+        st.heartbeat.cancel()
+
+
+async def _beat(conn: Connection) -> None:
+    """Keep this socket's attendance row fresh (the cleanup closes silent ones)."""
+    peers = [conn.id]
+    while True:
+        await asyncio.sleep(jobs.HEARTBEAT_SECONDS)
+        await conn.read(lambda s: svc.mark_seen(s, peers))
+
+
+async def _leave(conn: Connection) -> int | None:
+    """Out of the current session (joined or waiting); the others are told."""
+    st = _current(conn)
+    if st is None:
+        return None
+    await _forget(conn, st)
+    if st.joined:
+        seconds = await conn.run(presence.leave, st.session_id, conn.id)
+        await conn.publish(channel(st.session_id), {"kind": "peer_left", "peer": conn.id})
+        return seconds
+    withdrawn = await conn.run(
+        lambda s, _p: (
+            lobby.withdraw(s, st.session_id, conn.user_id),
+            lobby.waiting(s, st.session_id),
+        )
+    )
+    if withdrawn[0]:
+        await conn.publish(channel(st.session_id), {"kind": "lobby", "waiting": withdrawn[1]})
+    return None
+
+
+async def _close(conn: Connection) -> None:
+    await _leave(conn)
+
+
+# Frames -----------------------------------------------------------------------------------
+
+
+async def join(conn: Connection, frame: dict[str, Any]) -> None:
+    session_id = signals.session_id(frame)
+    link = frame.get("link")
+    if link is not None and (not isinstance(link, str) or len(link) > LINK_MAX):
+        raise Invalid(code="frame_invalid", field="link")
+    if _current(conn) is not None:
+        await _leave(conn)
+    if STATE + ".close" not in conn.state:
+        conn.state[STATE + ".close"] = True
+        conn.on_close(lambda: _close(conn))
+    st = LiveSocket(session_id)
+    conn.state[STATE] = st
+    conn.subscribe(channel(session_id), _receiver(conn, session_id))
+    await conn.broadcaster.ready()
+    settings = conn.services.settings.live
+    try:
+        result = await conn.run(presence.join, session_id, conn.id, settings, link)
+    except Exception:
+        await _forget(conn, st)
+        raise
+    if isinstance(result, presence.Waiting):
+        await conn.send({"type": "live.waiting", "session": session_id, **_echo(frame)})
+        if result.created:
+            await conn.publish(channel(session_id), {"kind": "lobby", "waiting": result.waiting})
+        return
+    st.joined = True
+    st.is_host = result.is_host
+    st.heartbeat = asyncio.create_task(_beat(conn))
+    await conn.send(
+        {
+            "type": "live.joined",
+            "session": session_id,
+            "peer": conn.id,
+            "peers": result.peers,
+            "ice_servers": ice_servers(settings, conn.user_id, now()),
+            "mode": result.live.mode,
+            "host": result.is_host,
+            "guest": result.guest,
+            **_echo(frame),
+        }
+    )
+    if result.is_host:
+        await conn.send({"type": "live.lobby", "session": session_id, "waiting": result.waiting})
+    await conn.publish(
+        channel(session_id),
+        {
+            "kind": "peer_joined",
+            "peer": conn.id,
+            "user_id": conn.user_id,
+            "name": result.name,
+            "muted": False,
+            "camera_off": False,
+        },
+    )
+
+
+async def signal(conn: Connection, frame: dict[str, Any]) -> None:
+    session_id = signals.session_id(frame)
+    to = signals.peer_id(frame.get("to"))
+    data = signals.signal_data(frame.get("data"))
+    _joined(conn, session_id)
+    if to == conn.id:
+        raise Invalid(code="frame_invalid", field="to")
+    await conn.publish(
+        channel(session_id), {"kind": "signal", "to": to, "from": conn.id, "data": data}
+    )
+
+
+async def state(conn: Connection, frame: dict[str, Any]) -> None:
+    session_id = signals.session_id(frame)
+    muted = signals.flag(frame, "muted")
+    camera_off = signals.flag(frame, "camera_off")
+    screen = signals.flag(frame, "screen")
+    _joined(conn, session_id)
+    await conn.run(lambda s, _p: presence.set_state(s, session_id, conn.id, muted, camera_off))
+    await conn.publish(
+        channel(session_id),
+        {
+            "kind": "state",
+            "peer": conn.id,
+            "muted": muted,
+            "camera_off": camera_off,
+            "screen": screen,
+        },
+    )
+
+
+async def leave(conn: Connection, frame: dict[str, Any]) -> None:
+    session_id = signals.session_id(frame)
+    st = _current(conn)
+    if st is None or st.session_id != session_id:
+        raise Conflict(N_("Join the session first."), code="live_not_joined", field="session")
+    seconds = await _leave(conn)
+    await conn.send(
+        {"type": "live.left", "session": session_id, "seconds": seconds, **_echo(frame)}
+    )
+
+
+async def _decide(conn: Connection, frame: dict[str, Any], admit: bool) -> None:
+    session_id = signals.session_id(frame)
+    user = frame.get("user")
+    if isinstance(user, bool) or not isinstance(user, int) or not 1 <= user <= 2_147_483_647:
+        raise Invalid(code="frame_invalid", field="user")
+
+    def decide(s: Any, p: Any) -> list[dict[str, Any]]:
+        lobby.decide(s, p, session_id, user, admit=admit)
+        return lobby.waiting(s, session_id)
+
+    waiting = await conn.run(decide)
+    room = channel(session_id)
+    await conn.publish(room, {"kind": "decision", "user_id": user, "admitted": admit})
+    await conn.publish(room, {"kind": "lobby", "waiting": waiting})
+    await conn.send(
+        {
+            "type": "live.admit" if admit else "live.refuse",
+            "session": session_id,
+            "user": user,
+            "ok": True,
+            **_echo(frame),
+        }
+    )
+
+
+async def admit(conn: Connection, frame: dict[str, Any]) -> None:
+    await _decide(conn, frame, True)
+
+
+async def refuse(conn: Connection, frame: dict[str, Any]) -> None:
+    await _decide(conn, frame, False)
+
+
+async def end(conn: Connection, frame: dict[str, Any]) -> None:
+    """The host ends the session; everyone gets ``live.ended`` (after the commit)."""
+    session_id = signals.session_id(frame)
+    await conn.run(svc.end, session_id)
+    await conn.send({"type": "live.end", "session": session_id, "ok": True, **_echo(frame)})
+
+
+def _over(evt: DomainEvent) -> None:
+    payload = evt.payload
+    publish_everywhere(
+        channel(int(payload["session_id"])), {"kind": "over", "state": payload["state"]}
+    )
+
+
+bus.subscribe(svc.EVENT_OVER, _over)
+register("live.join", join)
+register("live.signal", signal)
+register("live.state", state)
+register("live.leave", leave)
+register("live.admit", admit)
+register("live.refuse", refuse)
+register("live.end", end)
+
+__all__ = ["channel"]

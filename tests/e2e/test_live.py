@@ -1,0 +1,101 @@
+"""The video session in chromium: two doctors of one consultation (two browser contexts)
+press "join video" on the consultation page, join, and each sees the other's video playing.
+Chromium's fake camera and microphone stand in for the devices
+(--use-fake-device-for-media-stream, --use-fake-ui-for-media-stream)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.helpers import TIMEOUT_MS, Browsing, LiveServer, sign_in
+from tests.e2e.seed import Account
+from tests.live.live_server import VideoServer, video_server
+from tests.live.seed_live import DOCTOR, EXPERT
+from xietong.identity.roles import Role
+
+MEDIA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+# Media negotiation in a loaded CI machine may take longer than a page action.
+PLAYING_MS = 60_000
+
+PLAYING = """(video) => new Promise((resolve) => {
+  const start = video.currentTime;
+  const check = () => {
+    if (video.readyState >= 2 && video.videoWidth > 0 && video.currentTime > start) {
+      resolve({width: video.videoWidth, ready: video.readyState});
+    } else {
+      requestAnimationFrame(check);
+    }
+  };
+  check();
+})"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VideoServer]:
+    yield from video_server(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def media_browser(browser: Browser) -> Iterator[Browser]:
+    """A second chromium with fake devices, launched by the suite's one Playwright (a second
+    sync_playwright in the same worker is refused)."""
+    launched = browser.browser_type.launch(
+        executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *MEDIA_ARGS], headless=True
+    )
+    try:
+        yield launched
+    finally:
+        launched.close()
+
+
+@pytest.fixture
+def browsing(
+    media_browser: Browser, server: VideoServer, request: pytest.FixtureRequest
+) -> Iterator[Browsing]:
+    session = Browsing(media_browser, LiveServer(server.url, server.data_dir, server.log), request)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def _participant(browsing: Browsing, server: VideoServer, who: tuple[str, str]) -> Page:
+    page = browsing.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    context: BrowserContext = page.context
+    context.grant_permissions(["camera", "microphone"], origin=server.url)
+    sign_in(page, Account(who[0], who[1], Role.APPLICANT_DOCTOR))
+    page.goto(f"/consultations/{server.consultation_id}")
+    with page.expect_navigation():
+        page.locator("#form-live button[type=submit]").click()
+    expect(page.locator("#live-app")).to_be_visible()
+    # The preview plays the fake camera before joining.
+    page.locator("#live-preview").evaluate(PLAYING)
+    page.locator("#live-join").click()
+    expect(page.locator("#live-leave")).to_be_enabled()
+    return page
+
+
+def _remote_video_plays(page: Page) -> dict[str, int]:
+    remote = page.locator(".live-tile:not(.live-local) video").first
+    expect(remote).to_be_attached(timeout=PLAYING_MS)
+    return dict(remote.evaluate(PLAYING))
+
+
+def test_two_doctors_see_each_other(browsing: Browsing, server: VideoServer) -> None:
+    doctor = _participant(browsing, server, DOCTOR)
+    expert = _participant(browsing, server, EXPERT)
+    assert doctor.url == expert.url  # the same open session
+    for page in (doctor, expert):
+        page.set_default_timeout(PLAYING_MS)
+        played = _remote_video_plays(page)
+        assert played["width"] > 0
+        assert played["ready"] >= 2
+        expect(page.locator("#live-people li")).to_have_count(2)
+    expert.locator("#live-mute").click()
+    expect(doctor.locator("#live-people li", has_text="(")).to_have_count(1)
+    expert.locator("#live-leave").click()
+    expect(doctor.locator(".live-tile:not(.live-local)")).to_have_count(0, timeout=TIMEOUT_MS)
