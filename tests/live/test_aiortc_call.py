@@ -31,6 +31,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
+from tests.helpers import run_async
 from tests.live.live_server import VideoServer, video_server
 from tests.live.seed_live import DOCTOR, EXPERT
 
@@ -213,7 +214,7 @@ def test_two_aiortc_peers_receive_each_others_video(server: VideoServer) -> None
     )
     assert created.status_code == 201, created.text
     session_id = created.json()["id"]
-    result = asyncio.run(_call(server, session_id))
+    result = run_async(lambda: _call(server, session_id))
     for side in ("at_doctor", "at_expert"):
         assert len(result[side]) == FRAMES
         assert all(w >= WIDTH // 2 and h >= HEIGHT // 2 for w, h in result[side]), result

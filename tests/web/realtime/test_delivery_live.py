@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.helpers import run_async
 from tests.web.realtime.conftest import Client, Server
 
 TOTAL = 1000
@@ -136,7 +137,7 @@ def test_thousand_messages_with_random_drops(chat_server: Server) -> None:
             timeout=300,
         )
 
-    asyncio.run(both())
+    run_async(both)
     assert a.problems == []
     assert b.problems == []
     # Both sockets dropped and resumed several times, and resent what was unacknowledged.

@@ -4,13 +4,13 @@ Without Redis the second process would never hear of it (checked too)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import pytest
 import redis
 
 from tests.e2e.conftest import _start_server, _stop
+from tests.helpers import run_async
 from tests.web.realtime.conftest import Client, Seeded, seed_server_data
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -80,7 +80,7 @@ def test_a_message_posted_in_one_process_reaches_the_other(
         assert offline["state"] == "offline"
         await expert.close()
 
-    asyncio.run(run())
+    run_async(run)
 
 
 def test_without_redis_a_second_process_does_not_hear(
@@ -110,7 +110,7 @@ def test_without_redis_a_second_process_does_not_hear(
         await expert.close()
 
     try:
-        asyncio.run(run())
+        run_async(run)
     finally:
         _stop(first)
         _stop(second)
