@@ -26,7 +26,7 @@ from xietong.directory.peer_models import DicomPeer
 from xietong.identity.models import AuthSession, User, UserRole
 from xietong.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy
 from xietong.imaging.upload_models import ImagingUpload, ImagingUploadItem
-from xietong.messaging.models import Conversation, ConversationRead, Message
+from xietong.messaging.models import Conversation, ConversationMember, ConversationRead, Message
 from xietong.notifications.models import Notification
 from xietong.patients.models import (
     ChartGrant,
@@ -66,6 +66,7 @@ __all__ = [
     "ConsultationReadReport",
     "ConsultationReport",
     "Conversation",
+    "ConversationMember",
     "ConversationRead",
     "Department",
     "Diagnosis",
