@@ -177,10 +177,13 @@ def _join(session: Session, conversation: Conversation, user: User, added_by: in
 def _event(
     session: Session, conversation: Conversation, code: str, actor: int, user: User | None = None
 ) -> None:
+    """A status event; the one who caused it has read it (it is not new to them)."""
     data: dict[str, str | int | None] = {}
     if user is not None:
         data = {"member": user.id, "name": user.display_name}
-    messaging.post_system(session, conversation, f"group.{code}", data, actor_user_id=actor)
+    event = messaging.post_system(session, conversation, f"group.{code}", data, actor_user_id=actor)
+    if code != "leave":
+        messaging.mark_read(session, conversation, actor, event.seq)
 
 
 def create_group(
