@@ -47,7 +47,7 @@ def test_start_a_conversation_from_the_list(db: Session, app: FastAPI, net: Net)
     assert found.count('name="member_ids"') == 3
     assert 'form="form-create"' in found
     fragment = me.get("/messages/colleagues", params={"q": "otherdoc", "form": "form-members"})
-    assert 'value="%d" form="form-members"' % _id(net, "other_doctor") in fragment.text
+    assert f'value="{_id(net, "other_doctor")}" form="form-members"' in fragment.text
     started = me.post(
         "/messages",
         data={
@@ -84,7 +84,7 @@ def test_refused_starts_name_their_field(db: Session, app: FastAPI, net: Net) ->
         "/messages",
         data={"csrf_token": csrf_from(page), "title": "", "member_ids": str(_id(net, "expert_a"))},
     )
-    assert re.search(r'value="%d" form="form-create" checked' % _id(net, "expert_a"), r.text)
+    assert f'value="{_id(net, "expert_a")}" form="form-create" checked' in r.text
     assert _count(db, Conversation) == before
 
 
