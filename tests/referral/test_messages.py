@@ -271,6 +271,9 @@ def test_websocket_subscribe_and_post(client: TestClient, db: Session, net: Net)
             pushed = _next(desk, "message")["message"]
             assert (pushed["text"], pushed["sender_name"]) == ("患者明早到", "r_sender")
             assert pushed["attachment"] is None
+        # Leaving audits what the push delivered (the server does it before answering).
+        desk.send_json({"type": "unsubscribe", "conversation": key})
+        _next(desk, "unsubscribed")
     rows = audits(db, "referral.messages", object_id=str(r.id))
     assert [json.loads(a.detail)["via"] for a in rows] == ["websocket", "websocket push"]
 

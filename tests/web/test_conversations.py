@@ -245,6 +245,9 @@ def test_websocket_members_subscribe_and_post(
             assert _next(me, "posted")["created"] is False
             pushed = _next(other, "message")["message"]
             assert (pushed["text"], pushed["sender_name"]) == ("在吗", "c_applicant")
+        # Leaving audits what the push delivered (the server does it before answering).
+        other.send_json({"type": "unsubscribe", "conversation": key})
+        _next(other, "unsubscribed")
     rows = audits(db, "group.messages", object_id=str(group))
     assert [json.loads(r.detail)["via"] for r in rows] == ["websocket", "websocket push"]
 
