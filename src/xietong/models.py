@@ -27,7 +27,7 @@ from xietong.identity.models import AuthSession, User, UserRole
 from xietong.imaging.models import ImagingInstance, ImagingSeries, ImagingStudy
 from xietong.imaging.upload_models import ImagingUpload, ImagingUploadItem
 from xietong.live.models import LiveAdmission, LiveAttendance, LiveLink, LiveSession
-from xietong.messaging.models import Conversation, ConversationRead, Message
+from xietong.messaging.models import Conversation, ConversationMember, ConversationRead, Message
 from xietong.notifications.models import Notification
 from xietong.patients.models import (
     ChartGrant,
@@ -67,6 +67,7 @@ __all__ = [
     "ConsultationReadReport",
     "ConsultationReport",
     "Conversation",
+    "ConversationMember",
     "ConversationRead",
     "Department",
     "Diagnosis",

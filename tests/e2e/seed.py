@@ -63,6 +63,9 @@ REFER_DOCTOR = Account("e2e.refer", "钱转诊", Role.APPLICANT_DOCTOR)
 REFERRAL_DESK = Account("e2e.desk", "郑转诊办", Role.COORDINATOR)
 # Uploads DICOM files and zips from the county hospital (/imaging/upload).
 UPLOADER = Account("e2e.upload", "冯上传", Role.APPLICANT_DOCTOR)
+# A group conversation between colleagues: a county doctor and a provincial expert (phone).
+GROUP_DOCTOR = Account("e2e.group.doctor", "陈群聊", Role.APPLICANT_DOCTOR)
+GROUP_EXPERT = Account("e2e.group.expert", "林群聊", Role.EXPERT)
 CARDIOLOGY = "心血管内科"
 
 PROVINCIAL_CODE = "E2E-PROV-1"
@@ -128,6 +131,7 @@ def seed(session: Session) -> None:
         CONSULT_DOCTOR,
         REFER_DOCTOR,
         UPLOADER,
+        GROUP_DOCTOR,
     ):
         created = identity.create_user(
             session,
@@ -150,7 +154,7 @@ def seed(session: Session) -> None:
                 link="/account",
                 dedupe_key="e2e.welcome",
             )
-    for desk in (COORDINATOR, SLOT_DESK, REFERRAL_DESK):
+    for desk in (COORDINATOR, SLOT_DESK, REFERRAL_DESK, GROUP_EXPERT):
         identity.create_user(
             session,
             username=desk.username,

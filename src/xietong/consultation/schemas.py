@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -198,55 +198,6 @@ class RecommendationOut(BaseModel):
     available_windows: int
     open_load: int
     reasons: list[str]
-
-
-# Messages ---------------------------------------------------------------------------------
-
-
-class MessageIn(StrictModel):
-    text: str = Field(min_length=1, max_length=4000)
-    client_id: str | None = Field(
-        default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
-    )
-
-
-class AttachmentOut(BaseModel):
-    media_type: str
-    size: int
-    sha256: str
-    filename: str | None
-    width: int | None
-    height: int | None
-    pdf_pages: int | None
-    url: str
-    thumbnail_url: str | None
-
-
-class MessageOut(BaseModel):
-    seq: int
-    kind: Literal["text", "image", "file", "system"]
-    sender_user_id: int | None
-    sender_name: str | None
-    text: str
-    event: str | None = Field(description="For a status event: consultation.accept, …")
-    event_data: dict[str, Any] | None
-    client_id: str | None
-    created_at: datetime
-    attachment: AttachmentOut | None
-
-
-class ReadPositionOut(BaseModel):
-    user_id: int
-    name: str | None
-    last_read_seq: int
-    read_at: datetime
-
-
-class ThreadOut(BaseModel):
-    items: list[MessageOut]
-    last_seq: int = Field(description="Ask again with after=last_seq for what comes next.")
-    can_post: bool
-    read_positions: list[ReadPositionOut]
 
 
 class SlotExpertOut(BaseModel):

@@ -40,6 +40,8 @@ class Conversation(Base):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A group conversation's title (its subject is itself: ``("group", str(id))``).
+    title: Mapped[str | None] = mapped_column(String(100))
 
     __table_args__ = (
         UniqueConstraint("subject_kind", "subject_id", name="uq_conversation_subject"),
@@ -103,3 +105,23 @@ class ConversationRead(Base):
     read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
 
     __table_args__ = (Index("ix_conversation_read_user", "user_id"),)
+
+
+class ConversationMember(Base):
+    """A member of a group conversation (kind ``group``); a subject's conversation has none,
+    its domain decides who takes part. Leaving sets ``left_at``; being added again clears
+    it."""
+
+    __tablename__ = "conversation_member"
+
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversation.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True
+    )
+    added_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_conversation_member_user", "user_id"),)

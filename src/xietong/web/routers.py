@@ -19,12 +19,14 @@ from xietong.web.pages import home as home_pages
 from xietong.web.pages import imaging_upload as imaging_upload_pages
 from xietong.web.pages import imaging_viewer as imaging_viewer_pages
 from xietong.web.pages import live as live_pages
+from xietong.web.pages import messages as message_pages
 from xietong.web.pages import notifications as notification_pages
 from xietong.web.pages import patients as patient_pages
 from xietong.web.pages import reads as read_pages
 from xietong.web.pages import record_entry as record_entry_pages
 from xietong.web.pages import record_forms as record_form_pages
 from xietong.web.pages import referral_forms as referral_form_pages
+from xietong.web.pages import referral_messages as referral_message_pages
 from xietong.web.pages import referrals as referral_pages
 from xietong.web.pages import slots as slot_pages
 from xietong.web.realtime import chat as realtime_chat  # noqa: F401  (registers its frames)
@@ -34,6 +36,7 @@ from xietong.web.routes import audit as audit_routes
 from xietong.web.routes import auth as auth_routes
 from xietong.web.routes import consultation_messages as consultation_message_routes
 from xietong.web.routes import consultations as consultation_routes
+from xietong.web.routes import conversations as conversation_routes
 from xietong.web.routes import dicom_peers as dicom_peer_routes
 from xietong.web.routes import dicomweb as dicomweb_routes
 from xietong.web.routes import dicomweb_rendered, dicomweb_stow, health
@@ -45,6 +48,7 @@ from xietong.web.routes import notifications as notification_routes
 from xietong.web.routes import patients as patients_routes
 from xietong.web.routes import reads as read_routes
 from xietong.web.routes import records as records_routes
+from xietong.web.routes import referral_messages as referral_message_routes
 from xietong.web.routes import referrals as referral_routes
 from xietong.web.routes import slots as slot_routes
 from xietong.web.routes import users as users_routes
@@ -54,6 +58,10 @@ UPLOAD_PATHS: tuple[str, ...] = (
     *document_routes.UPLOAD_PATHS,
     *consultation_message_routes.UPLOAD_PATHS,
     *consultation_message_pages.UPLOAD_PATHS,
+    *referral_message_routes.UPLOAD_PATHS,
+    *referral_message_pages.UPLOAD_PATHS,
+    *conversation_routes.UPLOAD_PATHS,
+    *message_pages.UPLOAD_PATHS,
     *dicomweb_stow.UPLOAD_PATHS,
     *imaging_upload_routes.UPLOAD_PATHS,
 )
@@ -74,8 +82,11 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(consultation_routes.router)
     app.include_router(read_routes.router)
     app.include_router(consultation_message_routes.router)
+    app.include_router(referral_message_routes.router)
     app.include_router(referral_routes.router)
     app.include_router(live_routes.router)
+    app.include_router(conversation_routes.router)
+    app.include_router(conversation_routes.colleague_router)
     app.include_router(slot_routes.router)
     app.include_router(dicomweb_stow.router)
     app.include_router(dicomweb_routes.router)
@@ -110,6 +121,9 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(imaging_upload_pages.router)
     # The forms first: /referrals/{id}/down/new is not an action of /referrals/{id}/{action}.
     app.include_router(referral_form_pages.router)
+    # Before /referrals/{id}/{action}: "messages" is not one of its actions.
+    app.include_router(referral_message_pages.router)
     app.include_router(referral_pages.router)
+    app.include_router(message_pages.router)
     app.include_router(imaging_viewer_pages.router)
     app.include_router(live_pages.router)

@@ -26,15 +26,15 @@ from xietong.config import UploadSettings
 from xietong.consultation import workflow as wf
 from xietong.consultation.models import Consultation, ConsultationAssignment
 from xietong.consultation.service.common import CONVERSATION_KIND, Opened, open_consultation
-from xietong.core.errors import N_, Conflict, Forbidden, NotFound
+from xietong.core.errors import N_, Conflict, Forbidden
 from xietong.core.storage import BlobStore
 from xietong.identity.roles import Role
-from xietong.identity.service import display_names
 from xietong.messaging import service as messaging
+from xietong.messaging import threads
 from xietong.messaging.models import Conversation, ConversationRead, Message
 from xietong.messaging.subjects import wire
-from xietong.notifications.service import Subject, notify, role_holders
-from xietong.notifications.service import mark_subject_read as mark_notifications_read
+from xietong.messaging.threads import AttachmentContent as AttachmentContent
+from xietong.notifications.service import Subject, role_holders
 
 SUBJECT_KIND = CONVERSATION_KIND
 NOTIFICATION_KIND = "consultation.message"
@@ -68,20 +68,16 @@ class Thread:
         return self.consultation.state in POSTING_STATES
 
 
-@dataclass(frozen=True)
-class AttachmentContent:
-    blob_key: str
-    media_type: str
-    filename: str
-    sha256: str | None
-
-
 def can_post(opened: Opened) -> bool:
     return bool(opened.roles & POSTING_PARTS) and opened.consultation.state in POSTING_STATES
 
 
 def _conversation(session: Session, c: Consultation) -> Conversation | None:
     return messaging.find_conversation(session, SUBJECT_KIND, str(c.id))
+
+
+def _audited(c: Consultation) -> threads.Audited:
+    return threads.Audited("consultation.messages", "consultation.message", "consultation", c.id)
 
 
 def read_messages(
@@ -100,40 +96,24 @@ def read_messages(
         session, principal, consultation_id, action="consultation.messages", audit_success=False
     )
     c = opened.consultation
-    conversation = _conversation(session, c)
-    if conversation is None:
-        return Thread(c, opened.roles, [], 0, [], can_post(opened), {})
-    if tail is not None:
-        after = max(after, conversation.last_seq - tail)
-    found = messaging.messages_after(session, conversation, after, limit)
-    if found:
-        audit.record(
-            session,
-            principal,
-            "consultation.messages",
-            object_kind="consultation",
-            object_id=c.id,
-            detail={"from_seq": found[0].seq, "to_seq": found[-1].seq, "count": len(found)},
-        )
-        if principal.user_id is not None:
-            messaging.mark_read(session, conversation, principal.user_id, found[-1].seq)
-            mark_notifications_read(
-                session, principal, Subject(SUBJECT_KIND, c.id), NOTIFICATION_KIND
-            )
-    positions = messaging.read_positions(session, conversation)
-    people = {m.sender_user_id for m in found if m.sender_user_id is not None}
-    people |= {p.user_id for p in positions}
-    people |= {
-        int(str(m.data["actor_user_id"])) for m in found if m.data.get("actor_user_id") is not None
-    }
+    page = threads.read_page(
+        session,
+        principal,
+        _conversation(session, c),
+        _audited(c),
+        after=after,
+        limit=limit,
+        tail=tail,
+        notifications=(Subject(SUBJECT_KIND, c.id), NOTIFICATION_KIND),
+    )
     return Thread(
         c,
         opened.roles,
-        found,
-        conversation.last_seq,
-        positions,
+        page.messages,
+        page.last_seq,
+        page.positions,
         can_post(opened),
-        display_names(session, people),
+        page.names,
     )
 
 
@@ -183,18 +163,8 @@ def post_message(
         blobs=blobs,
         limits=limits,
     )
-    m = posted.message
-    audit.record(
-        session,
-        principal,
-        "consultation.message" if posted.created else "consultation.message.retry",
-        object_kind="consultation",
-        object_id=c.id,
-        detail={"seq": m.seq, "kind": m.kind},
-    )
+    threads.record_post(session, principal, conversation, posted, _audited(c))
     if posted.created:
-        # The sender has read what they answer.
-        messaging.mark_read(session, conversation, principal.uid, m.seq)
         _notify(session, c, conversation, principal.uid)
     return posted
 
@@ -217,19 +187,15 @@ def participants(session: Session, c: Consultation) -> set[int]:
 def _notify(session: Session, c: Consultation, conversation: Conversation, sender: int) -> None:
     """One unread notification per participant until they read: the key changes only when
     their read position moves."""
-    for user_id in sorted(participants(session, c) - {sender}):
-        position = messaging.read_position(session, conversation.id, user_id)
-        notify(
-            session,
-            [user_id],
-            kind=NOTIFICATION_KIND,
-            subject=Subject(SUBJECT_KIND, c.id),
-            title=N_("New message in consultation #{id}"),
-            params={"id": c.id},
-            link=f"/consultations/{c.id}#conversation",
-            dedupe_key=f"consultation:{c.id}:message:{position}",
-            actor_user_id=sender,
-        )
+    notice = threads.Notice(
+        kind=NOTIFICATION_KIND,
+        subject=Subject(SUBJECT_KIND, c.id),
+        title=N_("New message in consultation #{id}"),
+        params={"id": c.id},
+        link=f"/consultations/{c.id}#conversation",
+        dedupe_prefix=f"consultation:{c.id}",
+    )
+    threads.notify_unread(session, conversation, participants(session, c), sender, notice)
 
 
 def message_attachment(
@@ -249,20 +215,6 @@ def message_attachment(
         audit_success=False,
     )
     c = opened.consultation
-    conversation = _conversation(session, c)
-    m = messaging.message_at(session, conversation, seq) if conversation is not None else None
-    key = None if m is None else (m.thumb_blob_key if thumbnail else m.blob_key)
-    if m is None or key is None:
-        raise NotFound(
-            N_("This message has no such attachment."), code="attachment_not_found", field="seq"
-        )
-    audit.record(
-        session,
-        principal,
-        "consultation.message.attachment",
-        object_kind="consultation",
-        object_id=c.id,
-        detail={"seq": seq, "thumbnail": thumbnail},
+    return threads.read_attachment(
+        session, principal, _conversation(session, c), seq, _audited(c), thumbnail=thumbnail
     )
-    media_type = "image/jpeg" if thumbnail else (m.media_type or "application/octet-stream")
-    return AttachmentContent(key, media_type, "" if thumbnail else (m.filename or ""), m.sha256)

@@ -18,12 +18,14 @@ from xietong.core.workflow import Move, store_move
 from xietong.core.workflow_events import has_event, record_event
 from xietong.directory.models import Institution
 from xietong.identity.roles import Role
+from xietong.messaging import service as messaging
 from xietong.patients.access import CHART_ROLES
 from xietong.referral import workflow as wf
 from xietong.referral.models import Referral, ReferralGrant, ReferralHistory
 from xietong.referral.service.notices import notify_transition
 
 EVENT_KIND = "referral"
+CONVERSATION_KIND = "referral"
 VIEWER = "viewer"
 # Staff who see the referrals of their institution (not the platform admin).
 CLINICAL_ROLES = frozenset(str(r) for r in CHART_ROLES - {Role.PLATFORM_ADMIN})
@@ -175,6 +177,7 @@ def record_created(
         object_id=r.id,
         detail={"kind": r.kind, "patient_id": r.patient_id, "target": r.target_institution_id},
     )
+    record_status(session, r, action, "", r.state, note, principal.user_id)
     notify_transition(session, r, action, "", principal.user_id)
 
 
@@ -221,5 +224,27 @@ def transition(
         object_id=r.id,
         detail={"from": move.source, "to": move.target},
     )
+    record_status(session, r, action, move.source, move.target, note, principal.user_id)
     notify_transition(session, r, action, move.source, principal.user_id)
     return move
+
+
+def record_status(
+    session: Session,
+    r: Referral,
+    action: str,
+    from_state: str,
+    to_state: str,
+    note: str,
+    actor_user_id: int | None,
+) -> None:
+    """The step (a transition, or the sending: ``request``, ``admit``) as a status event in
+    the referral's conversation, shown in each reader's language."""
+    conversation = messaging.conversation_for(session, CONVERSATION_KIND, str(r.id))
+    messaging.post_system(
+        session,
+        conversation,
+        f"referral.{action}",
+        {"from": from_state or None, "to": to_state, "note": note[:1000] or None},
+        actor_user_id=actor_user_id,
+    )

@@ -9,7 +9,6 @@ field, 403/404 render the error page.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -340,9 +339,7 @@ def _thread(
     """The latest messages and a fresh client id for the message form (a double post of
     the same rendered form makes one message)."""
     thread = svc.read_messages(session, principal, consultation_id, tail=PAGE_MESSAGES)
-    context = thread_context(locale, thread, principal.user_id, page_labels(locale))
-    context["message_client_id"] = uuid.uuid4().hex
-    return context
+    return thread_context(locale, thread, principal.user_id, page_labels(locale))
 
 
 @router.get("/consultations/{consultation_id}", response_class=HTMLResponse)

@@ -54,6 +54,7 @@ from xietong.web.pages.referral_common import (
     slot_choices,
     tr,
 )
+from xietong.web.pages.referral_thread import thread_context
 
 router = APIRouter(include_in_schema=False)
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -228,6 +229,7 @@ def detail_context(
         "documents": [],
         "departments": [],
         "values": {},
+        **thread_context(locale, session, principal, referral_id),
     }
     if r.kind != "down" and {"accept", "resubmit"} & set(actions):
         context["slot_choices"] = slot_choices(
