@@ -107,11 +107,11 @@ async def _exchange(url: str, method: str, payload: bytes) -> bytes:
     return body
 
 
-async def http_json(url: str, body: dict[str, Any] | None, timeout: float = TIMEOUT) -> Any:
+async def http_json(url: str, body: dict[str, Any] | None, timeout: float | None = None) -> Any:
     """POST ``body`` (GET when None) and the JSON answer; MediaError otherwise."""
     method, payload = ("GET", b"") if body is None else ("POST", json.dumps(body).encode())
     try:
-        raw = await asyncio.wait_for(_exchange(url, method, payload), timeout)
+        raw = await asyncio.wait_for(_exchange(url, method, payload), timeout or TIMEOUT)
         return json.loads(raw)
     except TimeoutError:
         raise MediaError("janus: no answer in time", "live_media_timeout") from None
@@ -162,8 +162,9 @@ class JanusSession:
                     raise MediaError(f"janus: {events.get('error')}", "live_media_lost")
             except MediaError as error:
                 if not self.closed:
+                    log.warning("janus session %s lost: %s", self.id, error)
                     self._fail(error)
-                    await self.on_lost(error)
+                    await self.on_lost(MediaError(str(error), "live_media_lost"))
                 return
             for event in events if isinstance(events, list) else [events]:
                 if isinstance(event, dict):

@@ -72,6 +72,14 @@ class MeshRouter:
         raise MediaError("no media server in a mesh", "live_no_sfu")
 
 
+def _unreachable(error: Exception) -> MediaError:
+    timed_out = isinstance(error, TimeoutError) or isinstance(
+        getattr(error, "reason", None), TimeoutError
+    )
+    code = "live_media_timeout" if timed_out else "live_media_down"
+    return MediaError(f"janus unreachable: {error}", code)
+
+
 @dataclass
 class JanusHandle:
     session: int
@@ -97,7 +105,7 @@ class JanusClient:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310
                 reply: dict[str, Any] = json.loads(answer.read())
         except (OSError, ValueError) as error:
-            raise MediaError(f"janus unreachable: {error}") from error
+            raise _unreachable(error) from error
         if reply.get("janus") == "error":
             raise MediaError(f"janus: {reply.get('error')}")
         return reply
@@ -108,7 +116,7 @@ class JanusClient:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310
                 info: dict[str, Any] = json.loads(answer.read())
         except (OSError, ValueError) as error:
-            raise MediaError(f"janus unreachable: {error}") from error
+            raise _unreachable(error) from error
         return info
 
     def attach(self, plugin: str = VIDEOROOM) -> JanusHandle:

@@ -285,10 +285,16 @@ async def _to_sfu(conn: Connection, st: LiveSocket, feed: str | None, data: dict
         raise Conflict(N_("This session has no media server."), code="live_no_sfu", field="to")
     try:
         if st.media is None:
-            if "sdp" not in data:
-                if feed is None:
-                    return  # a candidate of a publication that failed: nothing to add it to
+            if feed is not None:
                 raise Conflict(N_("Publish first."), code="live_not_publishing", field="feed")
+            if "sdp" not in data:
+                return  # a candidate of a publication that failed: nothing to add it to
+            if data["sdp"]["type"] != "offer":
+                raise Invalid(
+                    N_("A publication starts with an offer."),
+                    code="frame_invalid",
+                    field="data.sdp.type",
+                )
             router = media_router(conn.services.settings.live)
             room = await conn.run(lambda s, _p: rooms.media_room(s, st.session_id, router))
             st.media = await router.connect(room, conn.id, _SfuSink(conn, st.session_id))
