@@ -286,7 +286,9 @@ async def _to_sfu(conn: Connection, st: LiveSocket, feed: str | None, data: dict
     try:
         if st.media is None:
             if feed is not None:
-                raise Conflict(N_("Publish first."), code="live_not_publishing", field="feed")
+                raise Conflict(
+                    N_("Publish your own stream first."), code="live_not_publishing", field="feed"
+                )
             if "sdp" not in data:
                 return  # a candidate of a publication that failed: nothing to add it to
             if data["sdp"]["type"] != "offer":
