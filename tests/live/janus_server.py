@@ -41,7 +41,10 @@ def _config(folder: Path, port: int) -> None:
         f'plugins: {{ disable = "{disabled_plugins}" }}\n'
         f'transports: {{ disable = "{disabled_transports}" }}\n'
         "events: { broadcast = false }\n"
-        "nat: { nice_debug = false }\n"
+        # Media on this machine: RTP from a fixed range; ICE gathers host candidates on
+        # every interface but the ignored ones (aiortc, like browsers, offers no loopback).
+        'media: { rtp_port_range = "20000-40000" }\n'
+        'nat: { nice_debug = false ice_ignore_list = "vmnet" }\n'
     )
     (folder / "janus.transport.http.jcfg").write_text(
         "general: {\n"

@@ -40,9 +40,11 @@ class VideoServer:
         return str(answer.json()["access_token"])
 
 
-def video_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VideoServer]:
+def video_server(
+    tmp_path_factory: pytest.TempPathFactory, extra_env: dict[str, str] | None = None
+) -> Iterator[VideoServer]:
     data_dir = tmp_path_factory.mktemp("live-server")
-    env = _server_env(data_dir)
+    env = {**_server_env(data_dir), **(extra_env or {})}
     _run([sys.executable, "-m", "xietong.cli", "migrate"], env, "xietong migrate")
     _run([sys.executable, "-m", "tests.e2e.seed"], env, "seeding the e2e accounts")
     _run([sys.executable, "-m", "tests.live.seed_live"], env, "seeding the video consultation")

@@ -93,3 +93,11 @@ class TooManyRequests(XietongError):
     status = 429
     default_code = "too_many_requests"
     default_message = N_("Too many attempts; try again later.")
+
+
+class Unavailable(XietongError):
+    """A service we depend on (the media server) is down or did not answer in time."""
+
+    status = 503
+    default_code = "unavailable"
+    default_message = N_("A service this needs is not available; try again later.")

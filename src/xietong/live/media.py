@@ -7,8 +7,9 @@
   subscribes to the others through Janus, its JSEP offers and answers relayed by our
   signaling (docs/live.md, "Mesh and Janus").
 
-The protocol is deliberately small (rooms and handles as plain values) so that another SFU
-(mediasoup, LiveKit) could stand behind it.
+The protocol is deliberately small (rooms as plain values, one :class:`MediaPeer` per
+joined socket) so that another SFU (mediasoup, LiveKit) could stand behind it; the mesh has
+no media peer at all (its signaling is relayed between browsers).
 """
 
 from __future__ import annotations
@@ -20,13 +21,23 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from xietong.config import LiveSettings
+from xietong.live.janus import VIDEOROOM, JanusPeer, MediaError, MediaSink
 
 TIMEOUT = 10.0
-VIDEOROOM = "janus.plugin.videoroom"
+# Publishers a VideoRoom room admits (Janus's default is 3); the session's size is not kept.
+ROOM_PUBLISHERS = 100
+
+__all__ = ["JanusRouter", "MediaError", "MediaPeer", "MediaRouter", "MediaSink", "MeshRouter"]
 
 
-class MediaError(Exception):
-    """The media server refused or could not be reached."""
+class MediaPeer(Protocol):
+    """One joined socket's media through the server (the SFU's side of its connections)."""
+
+    async def signal(self, feed: str | None, data: dict[str, Any]) -> None:
+        """What the browser sent to the pseudo-peer ``sfu``."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 class MediaRouter(Protocol):
@@ -36,7 +47,13 @@ class MediaRouter(Protocol):
         """The room of a session (None: the mesh has none)."""
         ...
 
+    def room_exists(self, room: int) -> bool: ...
+
     def destroy_room(self, room: int) -> None: ...
+
+    async def connect(self, room: int, peer: str, sink: MediaSink) -> MediaPeer:
+        """The media peer of a joined socket, ready for its publication."""
+        ...
 
 
 class MeshRouter:
@@ -45,8 +62,22 @@ class MeshRouter:
     def create_room(self, session_id: int, publishers: int) -> int | None:
         return None
 
+    def room_exists(self, room: int) -> bool:
+        return False
+
     def destroy_room(self, room: int) -> None:
         return None
+
+    async def connect(self, room: int, peer: str, sink: MediaSink) -> MediaPeer:
+        raise MediaError("no media server in a mesh", "live_no_sfu")
+
+
+def _unreachable(error: Exception) -> MediaError:
+    timed_out = isinstance(error, TimeoutError) or isinstance(
+        getattr(error, "reason", None), TimeoutError
+    )
+    code = "live_media_timeout" if timed_out else "live_media_down"
+    return MediaError(f"janus unreachable: {error}", code)
 
 
 @dataclass
@@ -74,7 +105,7 @@ class JanusClient:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310
                 reply: dict[str, Any] = json.loads(answer.read())
         except (OSError, ValueError) as error:
-            raise MediaError(f"janus unreachable: {error}") from error
+            raise _unreachable(error) from error
         if reply.get("janus") == "error":
             raise MediaError(f"janus: {reply.get('error')}")
         return reply
@@ -85,7 +116,7 @@ class JanusClient:
             with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310
                 info: dict[str, Any] = json.loads(answer.read())
         except (OSError, ValueError) as error:
-            raise MediaError(f"janus unreachable: {error}") from error
+            raise _unreachable(error) from error
         return info
 
     def attach(self, plugin: str = VIDEOROOM) -> JanusHandle:
@@ -111,6 +142,7 @@ class JanusRouter:
     mode = "janus"
 
     def __init__(self, url: str) -> None:
+        self.url = url
         self.client = JanusClient(url)
 
     def _plugin(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -141,6 +173,11 @@ class JanusRouter:
 
     def destroy_room(self, room: int) -> None:
         self._plugin({"request": "destroy", "room": room, "permanent": False})
+
+    async def connect(self, room: int, peer: str, sink: MediaSink) -> MediaPeer:
+        media = JanusPeer(self.url, room, peer, sink)
+        await media.open()
+        return media
 
 
 def media_router(settings: LiveSettings) -> MediaRouter:

@@ -6,26 +6,41 @@ One channel per session, ``live:<id>``: every socket joined to the session (or w
 its lobby) subscribes to it. Addressed payloads carry ``to`` and each receiver keeps only
 its own, so a signal reaches only a peer joined to the same session; a socket waiting in
 the lobby receives nothing but its own admission or refusal and the end of the session.
+
+In a ``janus`` session the browser's media goes through the SFU instead: its signals to the
+pseudo-peer ``sfu`` go to this socket's :class:`~xietong.live.media.MediaPeer` (created on
+its first offer, in this process), and what Janus says comes back as ``live.signal`` from
+``sfu`` (with ``feed``, the publisher's peer id, for a subscription). docs/live.md has the
+frames.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from xietong.core.clock import now
-from xietong.core.errors import N_, Conflict, Invalid
+from xietong.core.errors import N_, Conflict, Invalid, NotFound, Unavailable, XietongError
 from xietong.core.events import DomainEvent, bus
-from xietong.live import jobs, lobby, presence, signals
+from xietong.live import jobs, lobby, presence, rooms, signals
 from xietong.live import service as svc
 from xietong.live.ice import ice_servers
+from xietong.live.media import MediaError, MediaPeer, media_router
 from xietong.web.realtime.connection import Connection
 from xietong.web.realtime.delivery import publish_everywhere
 from xietong.web.realtime.endpoint import register
 
+log = logging.getLogger(__name__)
+
 STATE = "live"
 LINK_MAX = 128
+MEDIA_MESSAGES = {
+    "live_media_timeout": N_("The media server did not answer in time."),
+    "live_media_down": N_("The media server cannot be reached."),
+    "live_media_lost": N_("The connection to the media server was lost."),
+}
 
 
 def channel(session_id: int) -> str:
@@ -38,6 +53,9 @@ class LiveSocket:
     joined: bool = False
     is_host: bool = False
     heartbeat: asyncio.Task[None] | None = None
+    mode: str = "mesh"
+    # The socket's media through the SFU (janus sessions, after its first offer).
+    media: MediaPeer | None = None
 
 
 def _current(conn: Connection) -> LiveSocket | None:
@@ -70,6 +88,8 @@ def _receiver(conn: Connection, session_id: int) -> Any:
                 {"type": "live.ended", "session": session_id, "state": payload["state"]}
             )
             await _forget(conn, st)
+            if st.mode == "janus":
+                await _release_room(conn, session_id)
             return
         if not st.joined:
             if kind == "decision" and payload.get("user_id") == conn.user_id:
@@ -106,6 +126,9 @@ async def _forget(conn: Connection, st: LiveSocket) -> None:
     conn.unsubscribe(channel(st.session_id))
     if st.heartbeat is not None:
         st.heartbeat.cancel()
+    if st.media is not None:
+        media, st.media = st.media, None
+        await media.close()
 
 
 async def _beat(conn: Connection) -> None:
@@ -125,6 +148,8 @@ async def _leave(conn: Connection) -> int | None:
     if st.joined:
         seconds = await conn.run(presence.leave, st.session_id, conn.id)
         await conn.publish(channel(st.session_id), {"kind": "peer_left", "peer": conn.id})
+        if st.mode == "janus":
+            await _release_room(conn, st.session_id)
         return seconds
     withdrawn = await conn.run(
         lambda s, _p: (
@@ -171,6 +196,7 @@ async def join(conn: Connection, frame: dict[str, Any]) -> None:
         return
     st.joined = True
     st.is_host = result.is_host
+    st.mode = result.live.mode
     st.heartbeat = asyncio.create_task(_beat(conn))
     await conn.send(
         {
@@ -204,12 +230,88 @@ async def signal(conn: Connection, frame: dict[str, Any]) -> None:
     session_id = signals.session_id(frame)
     to = signals.peer_id(frame.get("to"))
     data = signals.signal_data(frame.get("data"))
-    _joined(conn, session_id)
+    st = _joined(conn, session_id)
+    if to == signals.SFU_PEER:
+        feed = frame.get("feed")
+        await _to_sfu(conn, st, None if feed is None else signals.peer_id(feed, "feed"), data)
+        return
     if to == conn.id:
         raise Invalid(code="frame_invalid", field="to")
     await conn.publish(
         channel(session_id), {"kind": "signal", "to": to, "from": conn.id, "data": data}
     )
+
+
+# The SFU (janus sessions) ------------------------------------------------------------------
+
+
+class _SfuSink:
+    """Janus's JSEP for this socket, as ``live.signal`` from ``sfu``."""
+
+    def __init__(self, conn: Connection, session_id: int) -> None:
+        self.conn = conn
+        self.session_id = session_id
+
+    async def signal(self, feed: str | None, data: dict[str, Any]) -> None:
+        frame: dict[str, Any] = {
+            "type": "live.signal",
+            "session": self.session_id,
+            "from": signals.SFU_PEER,
+            "data": data,
+        }
+        if feed is not None:
+            frame["feed"] = feed
+        await self.conn.send(frame)
+
+    async def failed(self, error: MediaError) -> None:
+        await self.conn.send_error(_media_error(error))
+
+
+def _media_error(error: MediaError) -> XietongError:
+    log.warning("media server: %s (%s)", error, error.code)
+    if error.code == "frame_invalid":
+        return Invalid(code="frame_invalid", field="data.sdp.type")
+    if error.code == "live_feed_unknown":
+        return NotFound(N_("No such feed in this session."), code="live_feed_unknown", field="feed")
+    if error.code == "live_no_sfu":
+        return Conflict(N_("This session has no media server."), code="live_no_sfu", field="to")
+    message = MEDIA_MESSAGES.get(error.code, N_("The media server refused the request."))
+    code = error.code if error.code in MEDIA_MESSAGES else "live_media_error"
+    return Unavailable(message, code=code, field="to")
+
+
+async def _to_sfu(conn: Connection, st: LiveSocket, feed: str | None, data: dict[str, Any]) -> None:
+    if st.mode != "janus":
+        raise Conflict(N_("This session has no media server."), code="live_no_sfu", field="to")
+    try:
+        if st.media is None:
+            if feed is not None:
+                raise Conflict(
+                    N_("Publish your own stream first."), code="live_not_publishing", field="feed"
+                )
+            if "sdp" not in data:
+                return  # a candidate of a publication that failed: nothing to add it to
+            if data["sdp"]["type"] != "offer":
+                raise Invalid(
+                    N_("A publication starts with an offer."),
+                    code="frame_invalid",
+                    field="data.sdp.type",
+                )
+            router = media_router(conn.services.settings.live)
+            room = await conn.run(lambda s, _p: rooms.media_room(s, st.session_id, router))
+            st.media = await router.connect(room, conn.id, _SfuSink(conn, st.session_id))
+        await st.media.signal(feed, data)
+    except MediaError as error:
+        raise _media_error(error) from error
+
+
+async def _release_room(conn: Connection, session_id: int) -> None:
+    """The last one out destroys the room (on the close path: never raises)."""
+    router = media_router(conn.services.settings.live)
+    try:
+        await conn.run(lambda s, _p: rooms.release_room(s, session_id, router))
+    except Exception:
+        log.exception("releasing the media room of session %s", session_id)
 
 
 async def state(conn: Connection, frame: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 // off, screen share, participants, active speaker and the lobby; signaling over /ws
 // (docs/live.md). Everything is served from /static: nothing is fetched elsewhere.
 import { Mesh } from "./mesh.js";
+import { Sfu } from "./sfu.js";
 import { Socket } from "./socket.js";
 import { Speakers } from "./speaker.js";
 
@@ -157,7 +158,10 @@ function sendState() {
 async function onJoined(frame) {
   state.me = frame.peer;
   state.host = frame.host;
-  state.mesh = new Mesh({
+  // A janus session publishes once to the SFU and receives a connection per feed; a mesh
+  // session calls every peer. The page talks to either through the same interface.
+  const Media = frame.mode === "janus" ? Sfu : Mesh;
+  state.mesh = new Media({
     sessionId,
     send: (f) => state.socket.send(f),
     iceServers: frame.ice_servers,
@@ -170,8 +174,9 @@ async function onJoined(frame) {
   say(labels.joined);
   for (const person of frame.peers) {
     addPeer(person);
-    await state.mesh.call(person.peer);
+    if (frame.mode !== "janus") await state.mesh.call(person.peer);
   }
+  if (frame.mode === "janus") await state.mesh.publish();
   renderPeople();
 }
 
@@ -191,7 +196,7 @@ const handlers = {
   },
   "live.peer_joined": (frame) => addPeer(frame),
   "live.peer_left": (frame) => removePeer(frame.peer),
-  "live.signal": (frame) => state.mesh?.receive(frame.from, frame.data),
+  "live.signal": (frame) => state.mesh?.receive(frame.from, frame.data, frame.feed),
   "live.state": (frame) => {
     const person = state.people.get(frame.peer);
     if (person) Object.assign(person, { muted: frame.muted, camera_off: frame.camera_off });
