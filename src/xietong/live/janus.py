@@ -25,7 +25,7 @@ import logging
 import secrets
 import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -252,7 +252,6 @@ class JanusSession:
 class _Subscription:
     feed: int
     handle: int = 0
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class JanusPeer:
@@ -359,7 +358,6 @@ class JanusPeer:
         _data, offer = await self.session.message(sub.handle, body)
         if offer is None:
             raise MediaError("janus: a subscription without an offer")
-        sub.ready.set()
         await self.sink.signal(display, {"sdp": {"type": offer["type"], "sdp": offer["sdp"]}})
 
     def _spawn(self, work: Awaitable[None]) -> None:
