@@ -210,8 +210,13 @@ def test_read_receipts_typing_and_presence(client: TestClient, net: Net, consult
                 net.p["applicant"].user_id,
                 3,
             )
-        left = _next(expert, "presence")
-        assert left["state"] == "offline"
+            # Leaving says goodbye. (Closing the socket does too; the TestClient cancels
+            # the app on close, so that path is tested against real servers, in
+            # test_redis_processes.py.)
+            applicant.send_json({"type": "unsubscribe", "conversation": key})
+            _next(applicant, "unsubscribed")
+            left = _next(expert, "presence")
+            assert (left["state"], left["user_id"]) == ("offline", net.p["applicant"].user_id)
 
 
 BAD_FRAMES: list[tuple[Any, str, str | None]] = [
