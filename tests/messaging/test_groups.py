@@ -61,7 +61,9 @@ def test_members_add_members_and_leave(db: Session, net: Net) -> None:
     assert [s.conversation.id for s in groups.list_groups(db, net.p["applicant"])] == []
     events = [
         (m.body, m.data.get("name"))
-        for m in db.execute(select(Message).where(Message.conversation_id == cid)).scalars()
+        for m in db.execute(
+            select(Message).where(Message.conversation_id == cid).order_by(Message.seq)
+        ).scalars()
     ]
     assert events == [("group.create", None), ("group.add", "c_expert_b"), ("group.leave", None)]
     # Added again, they see the whole conversation again.

@@ -114,9 +114,10 @@ def test_up_referral_booked_accepted_treated_and_sent_back_down(
         ]
     actions = (
         db.execute(
-            select(WorkflowEvent.action).where(
-                WorkflowEvent.kind == "referral", WorkflowEvent.subject_id == str(rid)
-            )
+            select(WorkflowEvent.action)
+            .where(WorkflowEvent.kind == "referral", WorkflowEvent.subject_id == str(rid))
+            # Without an ORDER BY, PostgreSQL may return the rows in any order.
+            .order_by(WorkflowEvent.id)
         )
         .scalars()
         .all()
