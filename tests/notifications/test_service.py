@@ -223,3 +223,36 @@ def test_deactivated_and_unknown_accounts_are_skipped(db: Session, site: Site) -
     rows = db.scalars(select(Notification).where(Notification.id.in_(ids))).all()
     assert [r.recipient_user_id for r in rows] == [site.coord1.id]
     assert send(db, [999_999], key="nobody") == []
+
+
+def _each(db: Session, site: Site, keys: dict[int, str]) -> list[int]:
+    return svc.notify_each(
+        db,
+        keys,
+        kind="consultation.message",
+        subject=svc.Subject("consultation", 8),
+        title=TITLE,
+        link="/consultations/8",
+        actor_user_id=site.coord2.id,
+    )
+
+
+def test_notify_each_dedupes_per_recipient_key(db: Session, site: Site) -> None:
+    """Each reader's own key (a chat's "unread since position N"): a second message before
+    they read adds nothing; a new key for one of them adds theirs only; the actor is skipped."""
+    one, two = site.coord1.id, site.coord2.id
+    first = _each(db, site, {one: "chat:message:0", two: "chat:message:0"})
+    recipients = db.scalars(
+        select(Notification.recipient_user_id).where(Notification.id.in_(first))
+    ).all()
+    assert list(recipients) == [one]
+    assert _each(db, site, {one: "chat:message:0"}) == []
+    assert len(_each(db, site, {one: "chat:message:3"})) == 1
+    keys = db.scalars(
+        select(Notification.dedupe_key)
+        .where(Notification.recipient_user_id == one)
+        .order_by(Notification.id)
+    ).all()
+    assert list(keys) == ["chat:message:0", "chat:message:3"]
+    with pytest.raises(Invalid):
+        _each(db, site, {one: ""})

@@ -320,31 +320,31 @@ def message_at(session: Session, conversation: Conversation, seq: int) -> Messag
 def mark_read(
     session: Session, conversation: Conversation, user_id: int, seq: int
 ) -> ConversationRead:
-    """Move the reader's position forward to ``seq``: never back (a conditional UPDATE, so
+    """Move the reader's position forward to ``seq``: never back (a conditional upsert, so
     two tabs reading at once cannot move it back), never past the last message."""
     session.refresh(conversation, ["last_seq"])
     target = max(0, min(seq, conversation.last_seq))
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    session.execute(
-        insert(ConversationRead)
-        .values(conversation_id=conversation.id, user_id=user_id, last_read_seq=0, read_at=now())
-        .on_conflict_do_nothing(index_elements=["conversation_id", "user_id"])
+    upsert = insert(ConversationRead).values(
+        conversation_id=conversation.id, user_id=user_id, last_read_seq=target, read_at=now()
     )
     session.execute(
-        update(ConversationRead)
-        .where(
-            ConversationRead.conversation_id == conversation.id,
-            ConversationRead.user_id == user_id,
-            ConversationRead.last_read_seq < target,
+        upsert.on_conflict_do_update(
+            index_elements=["conversation_id", "user_id"],
+            set_={
+                "last_read_seq": upsert.excluded.last_read_seq,
+                "read_at": upsert.excluded.read_at,
+            },
+            where=ConversationRead.last_read_seq < upsert.excluded.last_read_seq,
         )
-        .values(last_read_seq=target, read_at=now())
-        .execution_options(synchronize_session=False)
     )
-    row = session.get(ConversationRead, (conversation.id, user_id))
-    if row is None:  # inserted above: never None
-        raise RuntimeError("read position not found")
-    session.refresh(row)
-    return row
+    return session.execute(
+        select(ConversationRead)
+        .where(
+            ConversationRead.conversation_id == conversation.id, ConversationRead.user_id == user_id
+        )
+        .execution_options(populate_existing=True)
+    ).scalar_one()
 
 
 def read_positions(session: Session, conversation: Conversation) -> list[ConversationRead]:

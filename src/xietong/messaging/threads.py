@@ -25,7 +25,7 @@ from xietong.core.errors import N_, NotFound
 from xietong.identity.service import display_names
 from xietong.messaging import service as messaging
 from xietong.messaging.models import Conversation, ConversationRead, Message
-from xietong.notifications.service import Subject, notify
+from xietong.notifications.service import Subject, notify_each
 from xietong.notifications.service import mark_subject_read as mark_notifications_read
 
 
@@ -147,20 +147,24 @@ def notify_unread(
     sender: int,
     notice: Notice,
 ) -> None:
-    """One unread notification per recipient (never the sender) until they read."""
-    for user_id in sorted(set(recipients) - {sender}):
-        position = messaging.read_position(session, conversation.id, user_id)
-        notify(
-            session,
-            [user_id],
-            kind=notice.kind,
-            subject=notice.subject,
-            title=notice.title,
-            params=notice.params,
-            link=notice.link,
-            dedupe_key=f"{notice.dedupe_prefix}:message:{position}",
-            actor_user_id=sender,
-        )
+    """One unread notification per recipient (never the sender) until they read: the key
+    names the reader's position, so a new one comes only after they have read."""
+    wanted = set(recipients) - {sender}
+    if not wanted:
+        return
+    positions = {
+        row.user_id: row.last_read_seq for row in messaging.read_positions(session, conversation)
+    }
+    notify_each(
+        session,
+        {u: f"{notice.dedupe_prefix}:message:{positions.get(u, 0)}" for u in wanted},
+        kind=notice.kind,
+        subject=notice.subject,
+        title=notice.title,
+        params=notice.params,
+        link=notice.link,
+        actor_user_id=sender,
+    )
 
 
 def read_attachment(
