@@ -4,63 +4,40 @@ runs in its own schema). SQLite serialises writers (BEGIN IMMEDIATE): no race to
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 
 import pytest
-from alembic import command
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from tests import factories
 from tests.consultation.conftest import SETTINGS
 from tests.directory.conftest import fast_user
 from tests.patients.conftest import principal_of
-from tests.patients.test_race_pg import _together
+from tests.pg_race import needs_postgres, schema_engine, together
 from tests.records.conftest import _patient_in
 from xietong.access.principal import Principal
-from xietong.cli import alembic_config
 from xietong.consultation import service as svc
 from xietong.consultation.models import Consultation, ConsultationAssignment
 from xietong.consultation.schemas import AcceptIn, ConsultationIn
-from xietong.core.db import make_engine
 from xietong.core.errors import Conflict
 from xietong.core.pii import PiiProtector
 from xietong.directory.regions import load_regions
 from xietong.identity.roles import Role
 from xietong.patients.registration import register_patient
 
-URL = os.environ.get("XIETONG_DATABASE_URL", "")
-pytestmark = pytest.mark.skipif(
-    not URL.startswith(("postgresql", "postgres")),
-    reason="race tests need PostgreSQL; SQLite serialises writers (BEGIN IMMEDIATE)",
-)
+pytestmark = needs_postgres
 ROUNDS = 10
 PII = PiiProtector("race-test-pii-key-0123456789abcdef012345")
 
 
 @pytest.fixture(scope="module")
 def race_engine(worker_id: str) -> Iterator[Engine]:
-    schema = f"xt_consult_race_{worker_id}".replace("-", "_")
-    admin = make_engine(URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    joiner = "&" if "?" in URL else "?"
-    url = f"{URL}{joiner}options=-csearch_path%3D{schema}"
-    engine = make_engine(url, pool_size=4)
-    config = alembic_config(url)
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-    with Session(engine) as session:
-        load_regions(session)
-        session.commit()
-    yield engine
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    admin.dispose()
+    with schema_engine("xt_consult_race", worker_id, pool_size=4) as engine:
+        with Session(engine) as session:
+            load_regions(session)
+            session.commit()
+        yield engine
 
 
 def test_two_coordinators_accept_at_once(race_engine: Engine) -> None:
@@ -106,7 +83,7 @@ def test_two_coordinators_accept_at_once(race_engine: Engine) -> None:
         return job
 
     for cid in ids:
-        results = _together(accept(coordinators[0], cid), accept(coordinators[1], cid))
+        results = together(accept(coordinators[0], cid), accept(coordinators[1], cid))
         done = [r for r in results if r == "accepted"]
         refused = [r for r in results if isinstance(r, Conflict)]
         assert (len(done), len(refused)) == (1, 1), results

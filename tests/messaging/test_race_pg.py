@@ -4,54 +4,31 @@ two resends with the same client id make one message. SQLite serialises writers.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 
 import pytest
-from alembic import command
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from tests import factories
 from tests.directory.conftest import fast_user
-from tests.patients.test_race_pg import _together
-from xietong.cli import alembic_config
-from xietong.core.db import make_engine
+from tests.pg_race import needs_postgres, schema_engine, together
 from xietong.directory.regions import load_regions
 from xietong.identity.roles import Role
 from xietong.messaging import service as svc
 from xietong.messaging.models import Message
 
-URL = os.environ.get("XIETONG_DATABASE_URL", "")
-pytestmark = pytest.mark.skipif(
-    not URL.startswith(("postgresql", "postgres")),
-    reason="race tests need PostgreSQL; SQLite serialises writers (BEGIN IMMEDIATE)",
-)
+pytestmark = needs_postgres
 WRITERS = 10
 
 
 @pytest.fixture(scope="module")
 def race_engine(worker_id: str) -> Iterator[Engine]:
-    schema = f"xt_message_race_{worker_id}".replace("-", "_")
-    admin = make_engine(URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    joiner = "&" if "?" in URL else "?"
-    url = f"{URL}{joiner}options=-csearch_path%3D{schema}"
-    engine = make_engine(url, pool_size=WRITERS + 2)
-    config = alembic_config(url)
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-    with Session(engine) as session:
-        load_regions(session)
-        session.commit()
-    yield engine
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    admin.dispose()
+    with schema_engine("xt_message_race", worker_id, pool_size=WRITERS + 2) as engine:
+        with Session(engine) as session:
+            load_regions(session)
+            session.commit()
+        yield engine
 
 
 def _senders(engine: Engine) -> list[int]:
@@ -93,7 +70,7 @@ def _seqs(engine: Engine, subject: str) -> list[int]:
 def test_writers_at_once_get_dense_distinct_sequence_numbers(race_engine: Engine) -> None:
     senders = _senders(race_engine)
     # The first posts also race to create the conversation.
-    results = _together(
+    results = together(
         *(_post(race_engine, "race-1", s, f"消息 {i}", None) for i, s in enumerate(senders))
     )
     assert sorted(results) == list(range(1, WRITERS + 1)), results
@@ -108,7 +85,7 @@ def test_resends_at_once_make_one_message(race_engine: Engine) -> None:
         db.commit()
     for round_no in range(5):
         subject = f"race-resend-{round_no}"
-        results = _together(
+        results = together(
             *(_post(race_engine, subject, sender, "同一条", "client-1") for _ in range(3))
         )
         assert results == [1, 1, 1], results

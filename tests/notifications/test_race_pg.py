@@ -10,14 +10,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from alembic import command
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests import factories
 from tests.notifications.conftest import TITLE
-from xietong.cli import alembic_config
-from xietong.core.db import make_engine, session_scope
+from tests.pg_race import schema_engine
+from xietong.core.db import session_scope
 from xietong.directory.models import Region
 from xietong.identity.roles import Role
 from xietong.notifications import service as svc
@@ -33,18 +32,7 @@ RACERS = 6
 
 @pytest.fixture
 def race_db(worker_id: str) -> Iterator[tuple[sessionmaker[Session], list[int]]]:
-    schema = f"xt_notify_race_{worker_id}".replace("-", "_")
-    admin = make_engine(URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{URL}{'&' if '?' in URL else '?'}options=-csearch_path%3D{schema}"
-    engine: Engine = make_engine(url, pool_size=RACERS)
-    try:
-        with engine.begin() as conn:
-            config = alembic_config(url)
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+    with schema_engine("xt_notify_race", worker_id, pool_size=RACERS) as engine:
         factory = sessionmaker(bind=engine, expire_on_commit=False)
         with session_scope(factory) as session:
             session.add(
@@ -57,11 +45,6 @@ def race_db(worker_id: str) -> Iterator[tuple[sessionmaker[Session], list[int]]]
                 for _ in range(2)
             ]
         yield factory, users
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_concurrent_notifications_of_one_event_make_one_each(

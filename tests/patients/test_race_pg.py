@@ -8,21 +8,16 @@ rolled-back tests. SQLite serialises writers (BEGIN IMMEDIATE), so there is no r
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable, Iterator
 from datetime import date
-from typing import Any
 
 import pytest
-from alembic import command
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from stdnum.cn import ric
 
+from tests.pg_race import needs_postgres, schema_engine, together
 from xietong.access.principal import Principal
-from xietong.cli import alembic_config
-from xietong.core.db import make_engine
 from xietong.core.errors import Conflict
 from xietong.core.pii import PiiProtector
 from xietong.directory.models import Institution, Region
@@ -31,47 +26,30 @@ from xietong.patients.models import Patient, PatientIdentifier, PatientInstituti
 from xietong.patients.registration import register_patient
 from xietong.patients.schemas import MergeIn, PatientIn
 
-URL = os.environ.get("XIETONG_DATABASE_URL", "")
-pytestmark = pytest.mark.skipif(
-    not URL.startswith(("postgresql", "postgres")),
-    reason="race tests need PostgreSQL; SQLite serialises writers (BEGIN IMMEDIATE)",
-)
+pytestmark = needs_postgres
 ROUNDS = 20
 PII = PiiProtector("race-test-pii-key-0123456789abcdef012345")
 
 
 @pytest.fixture(scope="module")
 def race_engine(worker_id: str) -> Iterator[Engine]:
-    schema = f"xt_race_{worker_id}".replace("-", "_")
-    admin = make_engine(URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    joiner = "&" if "?" in URL else "?"
-    url = f"{URL}{joiner}options=-csearch_path%3D{schema}"
-    engine = make_engine(url, pool_size=4)
-    config = alembic_config(url)
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-    with Session(engine) as session:
-        session.add(Region(code="410000", name="河南省", level="province", depth=0, prefix="41"))
-        session.add(
-            Region(
-                code="410102",
-                name="中原区",
-                level="county",
-                depth=2,
-                prefix="410102",
-                parent_code="410000",
+    with schema_engine("xt_race", worker_id, pool_size=4) as engine:
+        with Session(engine) as session:
+            session.add(
+                Region(code="410000", name="河南省", level="province", depth=0, prefix="41")
             )
-        )
-        session.commit()
-    yield engine
-    engine.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    admin.dispose()
+            session.add(
+                Region(
+                    code="410102",
+                    name="中原区",
+                    level="county",
+                    depth=2,
+                    prefix="410102",
+                    parent_code="410000",
+                )
+            )
+            session.commit()
+        yield engine
 
 
 def _institution(engine: Engine, name: str) -> int:
@@ -101,26 +79,6 @@ def _sex(number: str) -> str:
     return "1" if int(number[16]) % 2 else "2"
 
 
-def _together(*jobs: Callable[[], Any]) -> list[Any]:
-    """Run the jobs in threads released at the same moment; results or exceptions."""
-    barrier = threading.Barrier(len(jobs))
-    results: list[Any] = [None] * len(jobs)
-
-    def run(index: int, job: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            results[index] = job()
-        except Exception as exc:  # reported to the test
-            results[index] = exc
-
-    threads = [threading.Thread(target=run, args=(i, j)) for i, j in enumerate(jobs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
-
-
 def test_simultaneous_registrations_make_one_patient(race_engine: Engine) -> None:
     first = _doctor(_institution(race_engine, "RACE-A"), "race-a")
     second = _doctor(_institution(race_engine, "RACE-B"), "race-b")
@@ -142,7 +100,7 @@ def test_simultaneous_registrations_make_one_patient(race_engine: Engine) -> Non
 
     for n in range(1, ROUNDS + 1):
         number = _resident_id(n)
-        results = _together(registration(first, number), registration(second, number))
+        results = together(registration(first, number), registration(second, number))
         errors = [r for r in results if isinstance(r, Exception)]
         assert errors == [], errors
         ids = {r[0] for r in results}
@@ -187,7 +145,7 @@ def test_opposite_merges_of_one_pair_make_one_merge(race_engine: Engine) -> None
 
     for n in range(ROUNDS // 2):
         a, b = new_patient(f"1380000{n:04d}"), new_patient(f"1390000{n:04d}")
-        results = _together(merge(a, b), merge(b, a))
+        results = together(merge(a, b), merge(b, a))
         done = [r for r in results if isinstance(r, int)]
         refused = [r for r in results if isinstance(r, Conflict)]
         assert (len(done), len(refused)) == (1, 1), results

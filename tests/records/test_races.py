@@ -12,16 +12,15 @@ from datetime import date
 from typing import Any
 
 import pytest
-from alembic import command
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests import factories
 from tests.patients.conftest import principal_of
+from tests.pg_race import schema_engine
 from tests.records.conftest import INPUT_MODELS, VALID
 from xietong.access.principal import Principal
-from xietong.cli import alembic_config
-from xietong.core.db import make_engine, session_scope
+from xietong.core.db import session_scope
 from xietong.core.errors import Conflict
 from xietong.directory.models import Region
 from xietong.identity.roles import Role
@@ -41,18 +40,7 @@ RACERS = 6
 
 @pytest.fixture
 def race_db(worker_id: str) -> Iterator[tuple[sessionmaker[Session], Principal, int]]:
-    schema = f"xt_race_{worker_id}".replace("-", "_")
-    admin = make_engine(URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{URL}{'&' if '?' in URL else '?'}options=-csearch_path%3D{schema}"
-    engine: Engine = make_engine(url, pool_size=RACERS)
-    try:
-        with engine.begin() as conn:
-            config = alembic_config(url)
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+    with schema_engine("xt_race", worker_id, pool_size=RACERS) as engine:
         factory = sessionmaker(bind=engine, expire_on_commit=False)
         with session_scope(factory) as session:
             session.add(
@@ -73,11 +61,6 @@ def race_db(worker_id: str) -> Iterator[tuple[sessionmaker[Session], Principal, 
             principal = principal_of(user)
             patient_id = patient.id
         yield factory, principal, patient_id
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def _race(factory: sessionmaker[Session], work: Callable[[Session], Any]) -> list[Any]:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from tests import factories
 from tests.directory.conftest import fast_user
 from tests.patients.conftest import principal_of
-from tests.patients.test_race_pg import _together
+from tests.pg_race import together
 from xietong.cli import alembic_config
 from xietong.core.db import make_engine
 from xietong.core.errors import Conflict
@@ -202,7 +202,7 @@ def _booking(race: Race, slot_id: int, index: int, channel: str) -> Callable[[],
 def _round(race: Race, slot_id: int, channel: str, code: str) -> tuple[float, int]:
     with LockWatch(race.engine) as watch:
         started = time.perf_counter()
-        results = _together(*(_booking(race, slot_id, i, channel) for i in range(THREADS)))
+        results = together(*(_booking(race, slot_id, i, channel) for i in range(THREADS)))
         seconds = time.perf_counter() - started
     booked = [r for r in results if r == "booked"]
     refused = [r for r in results if isinstance(r, Conflict)]
