@@ -85,7 +85,11 @@ def _nodes(session: Session, rows: list[Region]) -> list[dict[str, Any]]:
 def regions_page(request: Request, session: DbSession, code: RegionCode = "") -> Response:
     if _signed_in(request, session) is None:
         return to_login(request)
-    roots = list(session.execute(select(Region).where(Region.parent_code.is_(None))).scalars())
+    roots = list(
+        session.execute(
+            select(Region).where(Region.parent_code.is_(None)).order_by(Region.code)
+        ).scalars()
+    )
     selected = region_tree.get_region(session, code, field="code") if code else None
     path = region_tree.path_of(session, selected) if selected else []
     # The tree is open along the path to the selected region; the rest loads on demand.
