@@ -32,19 +32,13 @@ import json
 import math
 import multiprocessing
 import os
-import platform
 import resource
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,126 +46,27 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from live_client import SLOTS, Slot, worker_main
-
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_NAME = "bench_live"
-POSTERS = 2  # sockets per room that post
-
-
-# Servers ----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def xietong_env(data: Path, database_url: str, redis: bool) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("XIETONG_")}
-    env.update(
-        XIETONG_DATA_DIR=str(data),
-        XIETONG_DATABASE_URL=database_url,
-        XIETONG_SECURITY_SECRET_KEY="bench-secret-key-0123456789abcdef0123",  # noqa: S106
-        XIETONG_DIMSE_ENABLED="false",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")])),
-    )
-    if redis:
-        env["XIETONG_REDIS_URL"] = REDIS_URL
-    return env
-
-
-def seed(env: dict[str, str], data: Path, rooms: int) -> dict[str, Any]:
-    for command in (
-        [str(BIN / "xietong"), "migrate"],
-        [sys.executable, str(REPO / "bench" / "live_seed.py"), str(data / "seed.json"), str(rooms)],
-    ):
-        subprocess.run(command, env=env, cwd=REPO, check=True, capture_output=True)  # noqa: S603
-    result: dict[str, Any] = json.loads((data / "seed.json").read_text())
-    return result
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    url: str
-
-    @property
-    def ws(self) -> str:
-        return self.url.replace("http://", "ws://") + "/ws"
-
-
-def _wait(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        with suppress(OSError), urllib.request.urlopen(f"{url}/healthz", timeout=2) as answer:  # noqa: S310
-            if answer.status == 200:
-                return
-        time.sleep(0.1)
-    raise SystemExit(f"server at {url} did not start; log {log}:\n{log.read_text()[-3000:]}")
-
-
-@contextmanager
-def servers(kind: str, count: int, env: dict[str, str], root: Path) -> Iterator[list[Server]]:
-    """``count`` processes of Xietong (``xietong serve``, as deployed) or the reference."""
-    started: list[Server] = []
-    try:
-        for number in range(count):
-            port = free_port()
-            log = root / f"{kind}-{number}.log"
-            if kind == "xietong":
-                args = [str(BIN / "xietong"), "serve", "--host", "127.0.0.1"]
-                args += ["--port", str(port), "--no-dicom"]
-            else:
-                args = [sys.executable, "-m", "uvicorn", "live_reference:app", "--app-dir"]
-                args += [str(REPO / "bench"), "--host", "127.0.0.1", "--port", str(port)]
-            with log.open("ab") as out:
-                proc = subprocess.Popen(  # noqa: S603
-                    args, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT
-                )
-            started.append(Server(proc, f"http://127.0.0.1:{port}"))
-            _wait(started[-1].url, proc, log)
-        yield started
-    finally:
-        for server in started:
-            server.proc.terminate()
-        for server in started:
-            try:
-                server.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.proc.kill()
-                server.proc.wait()
-
-
-def http_status(ws_url: str) -> int | str:
-    url = ws_url.replace("ws://", "http://").removesuffix("/ws") + "/healthz"
-    try:
-        with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310
-            return int(answer.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
-    except OSError as error:
-        return repr(error)[:80]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (/proc), 0 when it cannot be read."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def redis_pid() -> int | None:
-    found = subprocess.run(["pidof", "redis-server"], capture_output=True, text=True, check=False)  # noqa: S607
-    pids = found.stdout.split()
-    return int(pids[0]) if pids else None
-
+from live_report import (
+    POSTERS,
+    SLO_MS,
+    Result,
+    Scenario,
+    machine,
+    percentile,
+    plain,
+    print_report,
+)
+from live_servers import (
+    REDIS_URL,
+    cpu_seconds,
+    http_status,
+    postgres,
+    redis_pid,
+    redis_up,
+    seed,
+    servers,
+    xietong_env,
+)
 
 # Clients ----------------------------------------------------------------------------------
 
@@ -226,49 +121,6 @@ def slots_for(
 # Measuring ----------------------------------------------------------------------------------
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
-
-
-@dataclass
-class Result:
-    rate: float  # offered posts/s, all rooms
-    posted_per_s: float
-    delivered_per_s: float
-    p50_ms: float
-    p99_ms: float
-    max_ms: float
-    posted: int
-    acked: int
-    delivered: int
-    expected: int
-    missing: int
-    doubled: int
-    out_of_order: int
-    errors: int
-    closed_sockets: int
-    send_lag_p99_ms: float  # how late the client sent against its schedule
-    client_cpu: float  # share of one core, summed over client processes
-    server_cpu: float  # share of one core, summed over app processes
-    redis_cpu: float
-    load: float
-    samples: list[str] = field(default_factory=list)
-
-    def sustainable(self, slo_ms: float) -> bool:
-        return (
-            self.missing == 0
-            and self.doubled == 0
-            and self.errors == 0
-            and self.closed_sockets == 0
-            and self.p99_ms <= slo_ms
-            and self.acked == self.posted
-            and self.send_lag_p99_ms <= SEND_LAG_MS
-        )
-
-
 def run_phase(
     clients: Clients, name: str, rate: float, seconds: float, posters: int, pids: list[int]
 ) -> Result:
@@ -317,26 +169,6 @@ def run_phase(
         load=os.getloadavg()[0],
         samples=[e for p in parts for e in p["errors"]][:3],
     )
-
-
-@dataclass
-class Scenario:
-    name: str
-    opened: dict[str, Any]
-    fixed: Result | None = None
-    ladder: list[Result] = field(default_factory=list)
-
-    @property
-    def best(self) -> Result | None:
-        return max(
-            (r for r in self.ladder if r.sustainable(SLO_MS)),
-            key=lambda r: r.rate,
-            default=None,
-        )
-
-
-SLO_MS = 500.0
-SEND_LAG_MS = 50.0
 
 
 def drive(name: str, urls: list[str], pids: list[int], slots: list[Slot], args: Any) -> Scenario:
@@ -417,15 +249,6 @@ def _show(name: str, r: Result) -> None:
 # Modes ------------------------------------------------------------------------------------
 
 
-def redis_up() -> bool:
-    try:
-        import redis
-
-        return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping())
-    except Exception:
-        return False
-
-
 def run_xietong(
     label: str, database_url: str, data: Path, root: Path, args: Any
 ) -> dict[str, Scenario]:
@@ -464,143 +287,6 @@ def run_reference(root: Path, args: Any) -> dict[str, Scenario]:
                 name, urls, [s.proc.pid for s in started], slots_for(rooms, headers, urls, 10), args
             )
     return found
-
-
-@contextmanager
-def postgres() -> Iterator[str]:
-    def psql(sql: str) -> None:
-        subprocess.run(["psql", PG_ADMIN, "-qc", sql], check=True, capture_output=True)  # noqa: S603, S607
-
-    psql(f"DROP DATABASE IF EXISTS {PG_NAME} WITH (FORCE)")
-    psql(f"CREATE DATABASE {PG_NAME}")
-    try:
-        base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-        yield f"{base}/{PG_NAME}"
-    finally:
-        psql(f"DROP DATABASE IF EXISTS {PG_NAME} WITH (FORCE)")
-
-
-# Report -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Row:
-    name: str
-    unit: str
-    better: str  # "higher" or "lower"
-    ours: float | None
-    theirs: float | None
-    note: str = ""
-
-    @property
-    def ratio(self) -> float | None:
-        if self.ours is None or not self.theirs or math.isnan(self.ours):
-            return None
-        return self.ours / self.theirs
-
-
-def comparison(scenarios: dict[str, Scenario]) -> list[Row]:
-    rows: list[Row] = []
-    for name, ours in scenarios.items():
-        if not name.startswith("Xietong"):
-            continue
-        mode = "Redis ×2" if "Redis" in name else "in-process"
-        theirs = scenarios.get(f"reference {mode}")
-        label = name.removeprefix("Xietong ")
-        a, b = ours.fixed, theirs.fixed if theirs else None
-        if a is not None:
-            at = f"at {a.rate:.0f} posts/s"
-            for figure, unit, better, key in (
-                ("fan-out p50", "ms", "lower", "p50_ms"),
-                ("fan-out p99", "ms", "lower", "p99_ms"),
-                ("fan-out max", "ms", "lower", "max_ms"),
-                ("delivered", "msg/s", "higher", "delivered_per_s"),
-            ):
-                theirs_value = getattr(b, key) if b else None
-                rows.append(
-                    Row(f"{label}: {figure} {at}", unit, better, getattr(a, key), theirs_value)
-                )
-        best, ref_best = ours.best, theirs.best if theirs else None
-        rows.append(
-            Row(
-                f"{label}: max sustainable posts",
-                "post/s",
-                "higher",
-                best.posted_per_s if best else None,
-                ref_best.posted_per_s if ref_best else None,
-            )
-        )
-        rows.append(
-            Row(
-                f"{label}: delivered at max sustainable",
-                "msg/s",
-                "higher",
-                best.delivered_per_s if best else None,
-                ref_best.delivered_per_s if ref_best else None,
-                f"p99 {_ms(best)} / {_ms(ref_best)} ms",
-            )
-        )
-    return rows
-
-
-def _ms(result: Result | None) -> str:
-    return "n/a" if result is None else f"{result.p99_ms:.0f}"
-
-
-def _figure(value: float | None) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:,.1f}"
-
-
-def print_report(scenarios: dict[str, Scenario], args: Any) -> list[Row]:
-    print(
-        f"\n{'scenario':34} {'sockets':>7} {'fixed: post/s':>13} {'msg/s':>8} {'p50':>7} "
-        f"{'p99':>7} {'max':>7} {'lost':>4} {'dup':>3} | {'max: post/s':>11} {'msg/s':>8} "
-        f"{'p50':>7} {'p99':>7}"
-    )
-    for name, s in scenarios.items():
-        f, b = s.fixed, s.best
-        assert f is not None
-        line = (
-            f"{name:34} {s.opened['sockets']:>7} {f.posted_per_s:>13.1f} {f.delivered_per_s:>8.0f} "
-            f"{f.p50_ms:>7.1f} {f.p99_ms:>7.1f} {f.max_ms:>7.1f} {f.missing:>4} {f.doubled:>3} | "
-        )
-        if b is None:
-            line += f"{'n/a':>11}"
-        else:
-            line += (
-                f"{b.posted_per_s:>11.1f} {b.delivered_per_s:>8.0f} {b.p50_ms:>7.1f} "
-                f"{b.p99_ms:>7.1f}"
-            )
-        print(line)
-    rows = comparison(scenarios)
-    print(
-        f"\n{'figure (Xietong over reference)':58} {'unit':6} {'Xietong':>10} "
-        f"{'reference':>10} {'ratio':>6}  note"
-    )
-    for row in rows:
-        ratio = "n/a" if row.ratio is None else f"{row.ratio:.2f}"
-        print(
-            f"{row.name:58} {row.unit:6} {_figure(row.ours):>10} {_figure(row.theirs):>10} "
-            f"{ratio:>6}  {row.note}"
-        )
-    return rows
-
-
-def machine() -> dict[str, Any]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "",
-    )
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-    }
 
 
 def main() -> None:
@@ -664,9 +350,9 @@ def main() -> None:
                 "scenarios": {
                     name: {
                         "opened": s.opened,
-                        "fixed": _plain(s.fixed),
-                        "max_sustainable": _plain(s.best),
-                        "ladder": [_plain(r) for r in s.ladder],
+                        "fixed": plain(s.fixed),
+                        "max_sustainable": plain(s.best),
+                        "ladder": [plain(r) for r in s.ladder],
                     }
                     for name, s in scenarios.items()
                 },
@@ -678,15 +364,6 @@ def main() -> None:
             print(f"kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
-
-
-def _plain(result: Result | None) -> dict[str, Any] | None:
-    if result is None:
-        return None
-    return {
-        k: (None if isinstance(v, float) and math.isnan(v) else v)
-        for k, v in asdict(result).items()
-    }
 
 
 if __name__ == "__main__":
