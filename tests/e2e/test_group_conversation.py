@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from tests.e2e.helpers import Browsing, horizontal_overflow, sign_in
 from tests.e2e.seed import GROUP_DOCTOR, GROUP_EXPERT
@@ -19,9 +19,8 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touc
 TITLE = "胸痛患者转诊前讨论（县医院与省医院心内科）"
 
 
-def test_two_colleagues_talk_without_reloading(browsing: Browsing) -> None:
-    doctor = browsing.new_page(viewport={"width": 1280, "height": 800})
-    sign_in(doctor, GROUP_DOCTOR)
+def _start_group(doctor: Page, title: str) -> str:
+    """The doctor starts a group with the expert from /messages; its id."""
     doctor.goto("/messages")
     doctor.locator(".colleague-search input[name=q]").press_sequentially("林群聊")
     found = doctor.locator("#colleague-results label.colleague", has_text=GROUP_EXPERT.display_name)
@@ -30,10 +29,16 @@ def test_two_colleagues_talk_without_reloading(browsing: Browsing) -> None:
     expect(
         doctor.locator("#chosen-members label", has_text=GROUP_EXPERT.display_name)
     ).to_be_visible()
-    doctor.fill('#form-create input[name="title"]', TITLE)
+    doctor.fill('#form-create input[name="title"]', title)
     doctor.locator("#form-create button[type=submit]").click()
     expect(doctor).to_have_url(re.compile(r"/messages/\d+$"))
-    conversation = doctor.url.rsplit("/", 1)[1]
+    return doctor.url.rsplit("/", 1)[1]
+
+
+def test_two_colleagues_talk_without_reloading(browsing: Browsing) -> None:
+    doctor = browsing.new_page(viewport={"width": 1280, "height": 800})
+    sign_in(doctor, GROUP_DOCTOR)
+    conversation = _start_group(doctor, TITLE)
 
     expert = browsing.new_page(**PHONE)
     sign_in(expert, GROUP_EXPERT)
@@ -64,3 +69,30 @@ def test_two_colleagues_talk_without_reloading(browsing: Browsing) -> None:
     expect(expert.locator(".message.mine .message-text")).to_have_count(1)
     expect(doctor).to_have_url(re.compile(rf"/messages/{conversation}$"))
     assert horizontal_overflow(expert) == 0
+
+
+def test_the_bell_rings_without_waiting_for_its_poll(browsing: Browsing) -> None:
+    """The expert, on another page, sees the new conversation's notification counted at
+    once: pushed over /ws (the badge would otherwise poll only every 60 s)."""
+    expert = browsing.new_page(viewport={"width": 1280, "height": 800})
+    sign_in(expert, GROUP_EXPERT)
+    expert.goto("/notifications")
+    expect(expert.locator("body[data-bell=live]")).to_be_attached()
+    badge = expert.locator("#notification-badge")
+    before = int(badge.get_attribute("data-unread") or 0)
+    expert.evaluate("window.xtSamePage = true")  # gone if the page reloads
+
+    doctor = browsing.new_page(viewport={"width": 1280, "height": 800})
+    sign_in(doctor, GROUP_DOCTOR)
+    _start_group(doctor, "随访安排（县医院与省医院）")
+    doctor.fill('#form-message textarea[name="text"]', "明天上午随访，麻烦看一下")
+    doctor.locator("#form-message button[type=submit]").click()
+    expect(doctor.locator(".message.mine .message-text")).to_have_count(1)
+
+    # Well within the poll's 60 s, and without a reload.
+    expert.wait_for_function(
+        "(n) => Number(document.querySelector('#notification-badge')?.dataset.unread || 0) > n",
+        arg=before,
+        timeout=15_000,
+    )
+    assert expert.evaluate("window.xtSamePage") is True

@@ -115,13 +115,17 @@ def test_bad_input_on_pages(client: TestClient, db: Session, site: Site, path: s
 
 def test_badge_fragment_and_shell(client: TestClient, db: Session, site: Site) -> None:
     # Anonymous visitors: no bell on the sign-in page, a 401 from the fragment.
-    assert "notification-badge" not in client.get("/login").text
+    login_page = client.get("/login").text
+    assert "notification-badge" not in login_page
+    assert "live_bell.js" not in login_page
     assert client.get("/notifications/badge", headers={"HX-Request": "true"}).status_code == 401
     send(db, [site.coord1.id, site.coord2.id], subject_id=1)
     cookie_login(client, db, site.coord1)
     home = client.get("/", headers=HTML).text
     assert _badge_count(home) == 1
-    assert 'hx-trigger="every 60s"' in home
+    # Polled every minute, and at once when the socket brings a new one (live_bell.js).
+    assert 'hx-trigger="every 60s, xt-notification from:body"' in home
+    assert '<script type="module" src="/static/live_bell.js"></script>' in home
     fragment = client.get("/notifications/badge", headers={"HX-Request": "true"})
     assert fragment.status_code == 200
     assert fragment.headers["cache-control"] == "no-store"
@@ -137,7 +141,7 @@ def test_badge_fragment_and_shell(client: TestClient, db: Session, site: Site) -
     assert ">99+<" in fragment
     # An error page (rolled back) loads its badge itself.
     missing = client.get("/patients/999999", headers=HTML).text
-    assert 'hx-trigger="load, every 60s"' in missing
+    assert 'hx-trigger="load, every 60s, xt-notification from:body"' in missing
 
 
 def test_polling_does_not_keep_an_idle_session_alive(

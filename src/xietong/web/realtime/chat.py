@@ -399,6 +399,6 @@ async def _close_all(conn: Connection) -> None:
 
 register("subscribe", subscribe)
 register("unsubscribe", unsubscribe)
-register("post", post)
+register("post", post, activity=True)
 register("read", read)
-register("typing", typing)
+register("typing", typing, activity=True)

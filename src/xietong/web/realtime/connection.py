@@ -63,10 +63,21 @@ class Connection:
         self.closed = False
         # Per-feature state (chat subscriptions, the live session joined), by feature name.
         self.state: dict[str, Any] = {}
+        # The person did something here since the last session check (a post, typing).
+        self.active = False
+        # Features the person is taking part in right now (a video call): while any is,
+        # the session counts as in use.
+        self.present: set[str] = set()
 
     @property
     def user_id(self) -> int:
         return self.principal.uid
+
+    def take_activity(self) -> bool:
+        """Whether the session was in use since the last call (and start counting again)."""
+        used = self.active or bool(self.present)
+        self.active = False
+        return used
 
     # Database -------------------------------------------------------------------------
 

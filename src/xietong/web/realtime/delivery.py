@@ -1,5 +1,6 @@
 """From committed domain events to the broadcaster: a message persisted in a conversation
-is published on ``conversation:<id>`` once its transaction has committed.
+is published on ``conversation:<id>``, and a new notification on its recipient's
+``user:<id>``, once the transaction has committed.
 
 The event bus is process-wide; every running app's broadcaster is attached here while it
 serves (tests run several apps in one process).
@@ -12,12 +13,18 @@ from typing import Any
 from xietong.core.events import DomainEvent, bus
 from xietong.core.fanout import Broadcaster
 from xietong.messaging.service import EVENT_CREATED
+from xietong.notifications.service import EVENT_CREATED as NOTIFICATION_CREATED
 
 _ATTACHED: list[Broadcaster] = []
 
 
 def conversation_channel(conversation_id: int) -> str:
     return f"conversation:{conversation_id}"
+
+
+def user_channel(user_id: int) -> str:
+    """Every socket of one user listens here (the notification bell)."""
+    return f"user:{user_id}"
 
 
 def attach(broadcaster: Broadcaster) -> None:
@@ -43,4 +50,15 @@ def _message_created(evt: DomainEvent) -> None:
     )
 
 
+def _notification_created(evt: DomainEvent) -> None:
+    # A nudge only: the bell fetches its count and the list over HTTP, so no title or
+    # subject travels through Redis.
+    payload = evt.payload
+    publish_everywhere(
+        user_channel(int(payload["recipient_user_id"])),
+        {"type": "notification", "id": payload["notification_id"], "kind": payload["kind"]},
+    )
+
+
 bus.subscribe(EVENT_CREATED, _message_created)
+bus.subscribe(NOTIFICATION_CREATED, _notification_created)

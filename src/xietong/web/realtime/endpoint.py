@@ -38,11 +38,16 @@ from xietong.identity import service as identity
 from xietong.web.context import AppServices
 from xietong.web.deps import LANG_COOKIE, SESSION_COOKIE
 from xietong.web.realtime.connection import Connection
+from xietong.web.realtime.delivery import user_channel
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Connection, dict[str, Any]], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {}
+# Frames that only a person sends (a post, typing, a video-call control): like a click,
+# they keep a page session from its idle timeout. Automatic ones (subscribe, read, signal
+# renegotiation, ping) do not, so an unattended page still times out.
+ACTIVITY: set[str] = set()
 REVALIDATE_SECONDS = 60.0
 CLOSE_UNAUTHORISED = 4401
 TYPE_MAX = 40
@@ -50,10 +55,12 @@ TYPE_MAX = 40
 router = APIRouter()
 
 
-def register(frame_type: str, handler: Handler) -> None:
+def register(frame_type: str, handler: Handler, *, activity: bool = False) -> None:
     """Frames of ``frame_type`` go to ``handler`` (chat registers ``subscribe``, ``post``
-    …; live registers ``live.join``, ``live.signal`` …)."""
+    …; live registers ``live.join``, ``live.signal`` …); ``activity``: a person sent it."""
     HANDLERS[frame_type] = handler
+    if activity:
+        ACTIVITY.add(frame_type)
 
 
 def _credentials(websocket: WebSocket) -> tuple[str | None, str]:
@@ -169,6 +176,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         principal,
         _locale(websocket, principal, services),
     )
+    _follow_notifications(conn)
     await conn.send({"type": "hello", "connection": conn.id, "user_id": principal.user_id})
     watcher = asyncio.create_task(_watch_session(conn, token, kind, address))
     try:
@@ -178,6 +186,16 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
         await conn.shutdown()
+
+
+def _follow_notifications(conn: Connection) -> None:
+    """Every socket hears of its user's new notifications (``{"type": "notification"}``),
+    without asking: the page's bell refreshes at once instead of at its next poll."""
+
+    async def nudge(payload: dict[str, Any]) -> None:
+        await conn.send({"type": "notification", "id": payload["id"], "kind": payload["kind"]})
+
+    conn.subscribe(user_channel(conn.user_id), nudge)
 
 
 async def _receive_loop(conn: Connection) -> None:
@@ -210,6 +228,8 @@ async def _dispatch(conn: Connection, text: str) -> None:
     try:
         frame = _parse(text)
         await HANDLERS[frame["type"]](conn, frame)
+        if frame["type"] in ACTIVITY:
+            conn.active = True
     except XietongError as error:
         await conn.send_error(error, frame.get("id"))
     except Exception:
@@ -238,9 +258,11 @@ async def _watch_session(conn: Connection, token: str, kind: str, address: str) 
         # Jittered, so that sockets opened together (a reconnect storm after a restart) do
         # not all check at the same moment.
         await asyncio.sleep(REVALIDATE_SECONDS * (0.75 + random.random() / 2))  # noqa: S311
-        # A bearer token's life is fixed; a cookie session's idle clock is not moved by a
-        # socket left open (like background polls), so an idle page still times out.
-        still = await run_in_threadpool(_authenticate, conn.services, token, kind, address, False)
+        # A bearer token's life is fixed. A cookie session's idle clock moves only if the
+        # person did something on this socket since the last check, or is in a video call:
+        # a socket left open (like a background poll) does not keep an idle page alive.
+        touch = conn.take_activity()
+        still = await run_in_threadpool(_authenticate, conn.services, token, kind, address, touch)
         if still is None:
             await _close(conn, CLOSE_UNAUTHORISED)
             return

@@ -123,6 +123,7 @@ def _receiver(conn: Connection, session_id: int) -> Any:
 
 async def _forget(conn: Connection, st: LiveSocket) -> None:
     conn.state.pop(STATE, None)
+    conn.present.discard(STATE)
     conn.unsubscribe(channel(st.session_id))
     if st.heartbeat is not None:
         st.heartbeat.cancel()
@@ -195,6 +196,7 @@ async def join(conn: Connection, frame: dict[str, Any]) -> None:
             await conn.publish(channel(session_id), {"kind": "lobby", "waiting": result.waiting})
         return
     st.joined = True
+    conn.present.add(STATE)  # in a call: the page session is in use, however long
     st.is_host = result.is_host
     st.mode = result.live.mode
     st.heartbeat = asyncio.create_task(_beat(conn))
@@ -392,12 +394,12 @@ def _over(evt: DomainEvent) -> None:
 
 
 bus.subscribe(svc.EVENT_OVER, _over)
-register("live.join", join)
+register("live.join", join, activity=True)
 register("live.signal", signal)
-register("live.state", state)
-register("live.leave", leave)
-register("live.admit", admit)
-register("live.refuse", refuse)
-register("live.end", end)
+register("live.state", state, activity=True)
+register("live.leave", leave, activity=True)
+register("live.admit", admit, activity=True)
+register("live.refuse", refuse, activity=True)
+register("live.end", end, activity=True)
 
 __all__ = ["channel"]

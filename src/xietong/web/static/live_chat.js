@@ -98,6 +98,10 @@ if (section && "WebSocket" in window) {
         else here.delete(frame.connection);
         showOnline();
         break;
+      case "notification":
+        // The top bar's bell (live_bell.js stays idle on this page).
+        document.body.dispatchEvent(new CustomEvent("xt-notification"));
+        break;
       case "unsubscribed":
         subscribed = false;
         window.xtLive = false;
