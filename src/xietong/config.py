@@ -407,6 +407,14 @@ class LiveSettings(BaseSettings):
         le=16,
         description="Most participants of a mesh session; larger sessions need the SFU.",
     )
+    upload_kbps: int = Field(
+        default=1500,
+        ge=300,
+        le=20_000,
+        description="Video one participant sends in all, in kbit/s: in a mesh it is split "
+        "across the other participants (at most 1,000 each, at least 150), so that a "
+        "six-person call fits a home broadband uplink.",
+    )
     join_link_hours: int = Field(
         default=24,
         ge=1,

@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.helpers import TIMEOUT_MS, Browsing, LiveServer, sign_in
-from tests.e2e.seed import Account
+from tests.e2e.seed import COORDINATOR, Account
 from tests.live.live_server import VideoServer, video_server
 from tests.live.seed_live import DOCTOR, EXPERT
 from xietong.identity.roles import Role
@@ -63,11 +63,16 @@ def browsing(
         session.close()
 
 
-def _participant(browsing: Browsing, server: VideoServer, who: tuple[str, str]) -> Page:
+def _participant(
+    browsing: Browsing,
+    server: VideoServer,
+    who: tuple[str, str],
+    role: Role = Role.APPLICANT_DOCTOR,
+) -> Page:
     page = browsing.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
     context: BrowserContext = page.context
     context.grant_permissions(["camera", "microphone"], origin=server.url)
-    sign_in(page, Account(who[0], who[1], Role.APPLICANT_DOCTOR))
+    sign_in(page, Account(who[0], who[1], role))
     page.goto(f"/consultations/{server.consultation_id}")
     with page.expect_navigation():
         page.locator("#form-live button[type=submit]").click()
@@ -95,7 +100,34 @@ def test_two_doctors_see_each_other(browsing: Browsing, server: VideoServer) -> 
         assert played["width"] > 0
         assert played["ready"] >= 2
         expect(page.locator("#live-people li")).to_have_count(2)
+        # One connection: the whole budget, up to what 640×360 needs.
+        expect(page.locator("#live-app")).to_have_attribute("data-send-kbps", "1000")
     expert.locator("#live-mute").click()
     expect(doctor.locator("#live-people li", has_text="(")).to_have_count(1)
     expert.locator("#live-leave").click()
     expect(doctor.locator(".live-tile:not(.live-local)")).to_have_count(0, timeout=TIMEOUT_MS)
+
+
+def test_three_people_share_the_uplink(browsing: Browsing, server: VideoServer) -> None:
+    """A mesh of three: each sees both others, and sends each half of its upload budget
+    (XIETONG_LIVE_UPLOAD_KBPS, 1,500 by default: 750 per connection)."""
+    pages = [
+        _participant(browsing, server, DOCTOR),
+        _participant(browsing, server, EXPERT),
+        _participant(
+            browsing, server, (COORDINATOR.username, COORDINATOR.display_name), Role.COORDINATOR
+        ),
+    ]
+    for page in pages:
+        page.set_default_timeout(PLAYING_MS)
+        remote = page.locator(".live-tile:not(.live-local) video")
+        expect(remote).to_have_count(2, timeout=PLAYING_MS)
+        for index in range(2):
+            assert remote.nth(index).evaluate(PLAYING)["width"] > 0
+        expect(page.locator("#live-people li")).to_have_count(3)
+        expect(page.locator("#live-app")).to_have_attribute("data-send-kbps", "750")
+    # One leaves: the two left share between one connection again.
+    pages[2].locator("#live-leave").click()
+    for page in pages[:2]:
+        expect(page.locator(".live-tile:not(.live-local)")).to_have_count(1)
+        expect(page.locator("#live-app")).to_have_attribute("data-send-kbps", "1000")

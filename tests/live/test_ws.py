@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.testclient import WebSocketTestSession
 
 from tests.live.conftest import LIVE, Net, make_session
+from xietong.config import LiveSettings
 from xietong.consultation.models import Consultation
 from xietong.live import lobby
 from xietong.live.models import LiveAttendance
@@ -70,6 +71,7 @@ def test_two_peers_signal_and_a_guest_is_admitted(
         assert joined_a["host"] is True
         assert joined_a["id"] == "j"
         assert joined_a["mode"] == "mesh"
+        assert joined_a["upload_kbps"] == LiveSettings().upload_kbps  # the mesh's budget
         assert expect(a, "live.lobby")["waiting"] == []
         joined_b = join(b, sid)
         assert [p["peer"] for p in joined_b["peers"]] == [peer_a]

@@ -207,6 +207,7 @@ async def join(conn: Connection, frame: dict[str, Any]) -> None:
             "peer": conn.id,
             "peers": result.peers,
             "ice_servers": ice_servers(settings, conn.user_id, now()),
+            "upload_kbps": settings.upload_kbps,
             "mode": result.live.mode,
             "host": result.is_host,
             "guest": result.guest,

@@ -165,6 +165,10 @@ async function onJoined(frame) {
     sessionId,
     send: (f) => state.socket.send(f),
     iceServers: frame.ice_servers,
+    uploadKbps: frame.upload_kbps,
+    onBudget: (kbps) => {
+      app.dataset.sendKbps = String(kbps); // what each connection may send now
+    },
     onTrack,
     onGone: (peer) => removePeer(peer),
   });
