@@ -1,5 +1,6 @@
 """Two app processes behind one Redis serve one conversation: what a user posts through
-one process reaches a subscriber of the other, in order, typing and presence included.
+one process reaches a subscriber of the other, in order, typing, presence and the
+recipient's notification nudge included.
 Without Redis the second process would never hear of it (checked too)."""
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def test_a_message_posted_in_one_process_reaches_the_other(
         # Presence crosses processes: the expert hears the applicant arrive.
         online = await expert.expect("presence")
         assert (online["state"], online["user_id"]) == ("online", seeded.user_ids["applicant"])
+        # A second socket of the expert's, following nothing: only its own notifications.
+        bell = await Client.open(_ws(second_url), tokens["expert_a"])
         await applicant.send(type="typing", conversation=conversation)
         typing = await expert.expect("typing")
         assert typing["user_id"] == seeded.user_ids["applicant"]
@@ -69,6 +72,11 @@ def test_a_message_posted_in_one_process_reaches_the_other(
         got = [(await expert.expect("message"))["message"] for _ in range(50)]
         assert [m["seq"] for m in got] == list(range(start + 1, start + 51))
         assert [m["text"] for m in got] == [f"跨进程 {i}" for i in range(50)]
+        # The notification of the first message crossed too (the nudge; later ones are
+        # deduplicated until the expert reads).
+        nudge = await bell.expect("notification")
+        assert nudge["kind"] == "consultation.message"
+        await bell.close()
         # And back the other way.
         await expert.send(type="post", conversation=conversation, text="收到", client_id="back")
         back = await applicant.expect("message")
