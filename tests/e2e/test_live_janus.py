@@ -83,3 +83,38 @@ def test_two_doctors_see_each_other_through_janus(browsing: Browsing, server: Vi
     expect(doctor.locator("#live-people li", has_text="(")).to_have_count(1)
     expert.locator("#live-leave").click()
     expect(doctor.locator(".live-tile:not(.live-local)")).to_have_count(0, timeout=TIMEOUT_MS)
+
+
+# A computer without camera or microphone: getUserMedia finds no device.
+NO_DEVICES = (
+    "navigator.mediaDevices.getUserMedia = () =>"
+    " Promise.reject(new DOMException('Requested device not found', 'NotFoundError'));"
+)
+
+
+def test_a_doctor_without_camera_watches_through_janus(
+    browsing: Browsing, server: VideoServer
+) -> None:
+    """No camera, no microphone: the page says so, joins anyway, and receives the others'
+    video through the SFU without publishing (the others receive nothing of it)."""
+    sid = _janus_session(server)
+    doctor = _participant(browsing, server, DOCTOR, sid)
+    expert = browsing.new_page()
+    expert.add_init_script(NO_DEVICES)
+    sign_in(expert, Account(EXPERT[0], EXPERT[1], Role.APPLICANT_DOCTOR))
+    expert.goto(f"/live/{sid}")
+    expect(expert.locator("#live-status")).not_to_be_empty()
+    expert.locator("#live-join").click()
+    expect(expert.locator("#live-leave")).to_be_enabled()
+    expert.set_default_timeout(PLAYING_MS)
+    remote = expert.locator(".live-tile:not(.live-local) video").first
+    expect(remote).to_be_attached(timeout=PLAYING_MS)
+    assert dict(remote.evaluate(PLAYING))["width"] > 0
+    for page in (doctor, expert):
+        expect(page.locator("#live-people li")).to_have_count(2)
+    # The watcher is listed and has a tile, but there is no feed of it to receive.
+    watcher_video = doctor.locator(".live-tile:not(.live-local) video")
+    expect(watcher_video).to_have_count(1)
+    assert watcher_video.evaluate("(video) => video.srcObject") is None
+    expert.locator("#live-leave").click()
+    doctor.locator("#live-leave").click()

@@ -1,12 +1,14 @@
-"""Three aiortc peers in a ``janus`` session: their video goes through the packaged Janus
-(tests/live/janus_server.py; skipped without it), signaled through our server only.
+"""Three aiortc peers in a ``janus`` session, and a fourth without camera that only
+watches: their video goes through the packaged Janus (tests/live/janus_server.py; skipped
+without it), signaled through our server only.
 
 The server runs with XIETONG_LIVE_SFU=janus and XIETONG_LIVE_JANUS_URL at the test Janus.
 Each peer joins, publishes a synthetic track to the pseudo-peer ``sfu`` (the offer, then its
 candidates trickled one by one), takes Janus's answer, and answers every subscription offer
 Janus makes for the others' feeds (``live.signal`` from ``sfu`` with ``feed``). Every peer
-must decode frames of the right size from both others. Then the peers leave: the others
-hear it, and the attendance report shows every row closed.
+must decode frames of the right size from both others, and the watcher from all three
+(nobody gets a feed of the watcher). Then the peers leave: the others hear it, and the
+attendance report shows every row closed.
 """
 
 from __future__ import annotations
@@ -53,12 +55,15 @@ class SfuPeer:
     """One participant: a publishing connection to ``sfu`` and one receiving connection per
     other publisher, as the page does in a janus session."""
 
-    def __init__(self, server: VideoServer, username: str, shade: int) -> None:
+    def __init__(self, server: VideoServer, username: str, shade: int | None) -> None:
+        """``shade`` None: a participant without camera, who only watches."""
         self.server = server
         self.token = server.token(username)
         self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.publisher.addTrack(Synthetic(shade))
+        self.watching = shade is None
+        if shade is not None:
+            self.publisher.addTrack(Synthetic(shade))
         self.feeds: dict[str, RTCPeerConnection] = {}
         self.tracks: dict[str, asyncio.Future[MediaStreamTrack]] = {}
         self.errors: list[dict[str, Any]] = []
@@ -123,6 +128,9 @@ class SfuPeer:
         return joined
 
     async def publish(self) -> None:
+        if self.watching:
+            await self.signal({"watch": True})
+            return
         await self.publisher.setLocalDescription(await self.publisher.createOffer())
         await self.describe(self.publisher)
 
@@ -162,21 +170,25 @@ class SfuPeer:
 
 async def _conference(server: VideoServer, session_id: int) -> dict[str, Any]:
     async with AsyncExitStack() as stack:
-        # The doctor on two devices (two sockets, two peers) and the expert.
+        # The doctor on two devices (two sockets, two peers), the expert, and the expert
+        # again on a device without camera, who only watches.
         peers = [
             SfuPeer(server, DOCTOR[0], 40),
             SfuPeer(server, EXPERT[0], 200),
             SfuPeer(server, DOCTOR[0], 120),
+            SfuPeer(server, EXPERT[0], None),
         ]
         for peer in peers:
             await peer.open(stack)
+        publishers = [p.peer for p in peers if not p.watching]
         for index, peer in enumerate(peers):
             joined = await peer.join(session_id)
             assert [p["peer"] for p in joined["peers"]] == [p.peer for p in peers[:index]]
             await peer.publish()
         received: dict[str, list[tuple[int, int]]] = {}
         for peer in peers:
-            others = [p.peer for p in peers if p is not peer]
+            # Everyone receives every publisher but themselves; nobody gets the watcher.
+            others = [p for p in publishers if p != peer.peer]
             tracks = await asyncio.wait_for(asyncio.gather(*(peer.track(o) for o in others)), WAIT)
             sizes = await asyncio.gather(*(_frames(t) for t in tracks))
             for other, got in zip(others, sizes, strict=True):
@@ -184,9 +196,10 @@ async def _conference(server: VideoServer, session_id: int) -> dict[str, Any]:
             assert sorted(peer.feeds) == sorted(others)
         # The third socket closes; then the others leave.
         await peers[2].ws.close()
-        for peer in peers[:2]:
+        staying = [peers[0], peers[1], peers[3]]
+        for peer in staying:
             assert (await peer.next("live.peer_left"))["peer"] == peers[2].peer
-        for peer in peers[:2]:
+        for peer in staying:
             await peer.send({"type": "live.leave", "session": session_id})
             await peer.next("live.left")
         return {"received": received, "errors": [e for p in peers for e in p.errors]}
@@ -216,12 +229,12 @@ def test_three_aiortc_peers_see_each_other_through_janus(
         print(server.log.read_text(errors="replace")[-6000:])
         raise
     assert result["errors"] == []
-    assert len(result["received"]) == 6
+    assert len(result["received"]) == 9  # 3 publishers × 2 others, and the watcher × 3
     for pair, sizes in result["received"].items():
         assert len(sizes) == FRAMES, pair
         assert all(w >= WIDTH // 2 and h >= HEIGHT // 2 for w, h in sizes), (pair, sizes)
     report = requests.get(
         f"{server.url}/api/v1/live/sessions/{session_id}/attendance", headers=headers, timeout=30
     ).json()
-    assert len(report["rows"]) == 3
+    assert len(report["rows"]) == 4
     assert all(row["left_at"] is not None for row in report["rows"])

@@ -51,9 +51,14 @@ def test_a_mesh_session_has_no_sfu(
         hello(ws)
         assert join(ws, sid)["mode"] == "mesh"
         expect(ws, "live.lobby")
-        ws.send_json({"type": "live.signal", "session": sid, "to": "sfu", "data": OFFER})
+        for data in (OFFER, {"watch": True}):
+            ws.send_json({"type": "live.signal", "session": sid, "to": "sfu", "data": data})
+            error = expect(ws, "error")
+            assert (error["status"], error["code"], error["field"]) == (409, "live_no_sfu", "to")
+        # Watching is asked of the SFU only, never of a peer.
+        ws.send_json({"type": "live.signal", "session": sid, "to": "a-1", "data": {"watch": True}})
         error = expect(ws, "error")
-        assert (error["status"], error["code"], error["field"]) == (409, "live_no_sfu", "to")
+        assert (error["status"], error["code"], error["field"]) == (422, "frame_invalid", "data")
         _ping(ws)
 
 

@@ -181,6 +181,12 @@ def test_anonymous_handshake_is_refused(client: TestClient) -> None:
         ({"type": "live.signal", "session": 1, "to": "../x", "data": OFFER}, "to"),
         ({"type": "live.signal", "session": 1, "to": "a", "data": {}}, "data"),
         ({"type": "live.signal", "session": 1, "to": "a", "data": {**OFFER, **CANDIDATE}}, "data"),
+        ({"type": "live.signal", "session": 1, "to": "sfu", "data": {"watch": 1}}, "data.watch"),
+        ({"type": "live.signal", "session": 1, "to": "sfu", "data": {"watch": None}}, "data.watch"),
+        (
+            {"type": "live.signal", "session": 1, "to": "sfu", "data": {"watch": True, **OFFER}},
+            "data",
+        ),
         (
             {
                 "type": "live.signal",

@@ -256,7 +256,10 @@ class _Subscription:
 
 class JanusPeer:
     """One joined socket in a VideoRoom room: it publishes once and subscribes to every
-    other publisher (their ``display`` is their peer id)."""
+    other publisher (their ``display`` is their peer id). A socket without camera or
+    microphone *watches* instead: it joins the room as a publisher that never publishes,
+    which is how VideoRoom tells it of the publishers, and subscribes to them the same way
+    (the others get no feed of it)."""
 
     def __init__(self, url: str, room: int, peer: str, sink: MediaSink) -> None:
         self.room = room
@@ -264,6 +267,7 @@ class JanusPeer:
         self.sink = sink
         self.session = JanusSession(url, self._on_event, self._on_lost)
         self.publisher = 0
+        self.joined = False  # in the room (watching, or publishing)
         self.published = False
         self.subscriptions: dict[str, _Subscription] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -283,7 +287,9 @@ class JanusPeer:
         (no ``feed``), or a subscription's answer and candidates (``feed``)."""
         sdp, candidate = data.get("sdp"), data.get("candidate")
         if feed is None:
-            if sdp is not None:
+            if data.get("watch"):
+                await self._watch()
+            elif sdp is not None:
                 if sdp["type"] != "offer":
                     raise MediaError("the publication starts with an offer", "frame_invalid")
                 await self._publish(sdp)
@@ -300,12 +306,22 @@ class JanusPeer:
         else:
             await self.session.trickle(sub.handle, candidate)
 
+    async def _watch(self) -> None:
+        if self.joined:
+            return
+        body = {"request": "join", "room": self.room, "ptype": "publisher", "display": self.peer}
+        data, _jsep = await self.session.message(self.publisher, body)
+        self.joined = True
+        self._publishers(data.get("publishers", []))
+
     async def _publish(self, offer: dict[str, Any]) -> None:
-        if self.published:
-            # A renegotiation (e.g. a track added): configure with the new offer.
+        if self.joined:
+            # A renegotiation (a track added), or a watcher starting to publish: configure
+            # with the new offer.
             _data, answer = await self.session.message(
                 self.publisher, {"request": "configure"}, offer
             )
+            self.published = True
         else:
             body = {
                 "request": "joinandconfigure",
@@ -314,7 +330,7 @@ class JanusPeer:
                 "display": self.peer,
             }
             data, answer = await self.session.message(self.publisher, body, offer)
-            self.published = True
+            self.joined = self.published = True
             self._publishers(data.get("publishers", []))
         if answer is None:
             raise MediaError("janus: no answer to the offer")

@@ -1,6 +1,8 @@
 """What a WebRTC signaling message may carry between two peers of a session: an SDP offer
-or answer, or one ICE candidate. Everything else is refused before it is relayed, so a
-peer can neither flood another with large blobs nor smuggle other fields through.
+or answer, or one ICE candidate; to the SFU also ``{"watch": true}`` (a participant
+without camera or microphone receives the others without publishing). Everything else is
+refused before it is relayed, so a peer can neither flood another with large blobs nor
+smuggle other fields through.
 
 The limits are generous for real browsers (an offer with audio, video and a screen is a
 few KiB) and small enough that a relay costs nothing.
@@ -92,9 +94,14 @@ def _candidate(value: Any) -> dict[str, Any] | None:
 
 
 def signal_data(value: Any) -> dict[str, Any]:
-    """The ``data`` of a ``live.signal``: exactly one of ``sdp`` and ``candidate``."""
+    """The ``data`` of a ``live.signal``: exactly one of ``sdp``, ``candidate`` and
+    ``watch`` (which must be true, and is for the SFU only: the caller checks)."""
     if not isinstance(value, dict) or len(value) != 1:
         raise invalid("data", N_("A signal carries one SDP or one ICE candidate."))
+    if "watch" in value:
+        if value["watch"] is not True:
+            raise invalid("data.watch", N_("This is true or false."))
+        return {"watch": True}
     if "sdp" in value:
         return {"sdp": _sdp(value["sdp"])}
     if "candidate" in value:

@@ -234,6 +234,10 @@ async def signal(conn: Connection, frame: dict[str, Any]) -> None:
     to = signals.peer_id(frame.get("to"))
     data = signals.signal_data(frame.get("data"))
     st = _joined(conn, session_id)
+    if "watch" in data and to != signals.SFU_PEER:
+        raise Invalid(
+            N_("A watch request goes to the media server only."), code="frame_invalid", field="data"
+        )
     if to == signals.SFU_PEER:
         feed = frame.get("feed")
         await _to_sfu(conn, st, None if feed is None else signals.peer_id(feed, "feed"), data)
@@ -292,9 +296,9 @@ async def _to_sfu(conn: Connection, st: LiveSocket, feed: str | None, data: dict
                 raise Conflict(
                     N_("Publish your own stream first."), code="live_not_publishing", field="feed"
                 )
-            if "sdp" not in data:
+            if "sdp" not in data and "watch" not in data:
                 return  # a candidate of a publication that failed: nothing to add it to
-            if data["sdp"]["type"] != "offer":
+            if "sdp" in data and data["sdp"]["type"] != "offer":
                 raise Invalid(
                     N_("A publication starts with an offer."),
                     code="frame_invalid",

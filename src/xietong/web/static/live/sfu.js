@@ -14,6 +14,7 @@ export class Sfu {
     this.onGone = onGone;
     this.stream = null;
     this.publisher = null; // {pc, pending}
+    this.watching = false; // no camera or microphone: receive only
     this.feeds = new Map(); // publisher's peer id -> {pc, pending, stream}
   }
 
@@ -46,7 +47,13 @@ export class Sfu {
 
   // The mesh offers to each peer already present; here we publish once, whoever is there.
   async publish() {
-    if (this.publisher) return;
+    if (this.publisher || this.watching) return;
+    if (!this.stream || !this.stream.getTracks().length) {
+      // No camera or microphone (none, or refused): watch and listen without publishing.
+      this.watching = true;
+      this._signal({ watch: true });
+      return;
+    }
     this.publisher = this._connection(null);
     const { pc } = this.publisher;
     if (this.stream) {
