@@ -5,10 +5,12 @@ Chromium's fake camera and microphone stand in for the devices
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, WebSocketRoute, expect
 
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.helpers import TIMEOUT_MS, Browsing, LiveServer, sign_in
@@ -131,3 +133,50 @@ def test_three_people_share_the_uplink(browsing: Browsing, server: VideoServer) 
     for page in pages[:2]:
         expect(page.locator(".live-tile:not(.live-local)")).to_have_count(1)
         expect(page.locator("#live-app")).to_have_attribute("data-send-kbps", "1000")
+
+
+def test_a_dropped_connection_joins_again(browsing: Browsing, server: VideoServer) -> None:
+    """The expert's socket drops mid-call (both ends closed, as a network change or a server
+    restart does): the page says so, joins again by itself, and the two see each other's
+    video again on fresh connections."""
+    sockets: list[dict[str, Any]] = []
+
+    def through(route: WebSocketRoute) -> None:
+        upstream = route.connect_to_server()
+        entry: dict[str, Any] = {"page": route, "server": upstream, "live": False}
+
+        def from_page(message: str | bytes) -> None:
+            if isinstance(message, str) and '"live.join"' in message:
+                entry["live"] = True
+            upstream.send(message)
+
+        route.on_message(from_page)
+        sockets.append(entry)
+
+    doctor = _participant(browsing, server, DOCTOR)
+    expert = browsing.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    expert.route_web_socket(re.compile(r"/ws$"), through)
+    expert.context.grant_permissions(["camera", "microphone"], origin=server.url)
+    sign_in(expert, Account(EXPERT[0], EXPERT[1], Role.APPLICANT_DOCTOR))
+    expert.goto(f"/consultations/{server.consultation_id}")
+    with expert.expect_navigation():
+        expert.locator("#form-live button[type=submit]").click()
+    expert.locator("#live-preview").evaluate(PLAYING)
+    expert.locator("#live-join").click()
+    for page in (doctor, expert):
+        page.set_default_timeout(PLAYING_MS)
+        _remote_video_plays(page)
+    (live,) = [s for s in sockets if s["live"]]
+    remote_of_doctor = doctor.locator(".live-tile:not(.live-local) video").first
+    old_peer = remote_of_doctor.get_attribute("data-peer")
+    live["server"].close()
+    live["page"].close(code=1001)
+    expect(expert.locator("#live-status")).to_contain_text("重新加入")
+    expect(expert.locator("#live-leave")).to_be_enabled()
+    assert len([s for s in sockets if s["live"]]) == 2  # a new socket, and it joined
+    for page in (doctor, expert):
+        expect(page.locator("#live-people li")).to_have_count(2)
+        expect(page.locator(".live-tile:not(.live-local)")).to_have_count(1)
+        _remote_video_plays(page)
+    # The doctor receives the expert's new peer; the old one is gone.
+    assert remote_of_doctor.get_attribute("data-peer") not in (None, old_peer)

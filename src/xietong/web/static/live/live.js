@@ -35,6 +35,11 @@ const state = {
   people: new Map(), // peer -> {name, muted, camera_off}
 };
 const speakers = new Speakers();
+// A dropped socket (network change, server restart) joins again by itself, with backoff,
+// until the person leaves or the session ends: the others see them leave and come back,
+// and the media is negotiated afresh.
+const SESSION_ENDED = 4401; // signed out or revoked: joining again would be refused
+const rejoin = { wanted: false, backoff: 1000 };
 
 function say(text) {
   status.textContent = text;
@@ -156,6 +161,7 @@ function sendState() {
 }
 
 async function onJoined(frame) {
+  rejoin.backoff = 1000;
   state.me = frame.peer;
   state.host = frame.host;
   // A janus session publishes once to the SFU and receives a connection per feed; a mesh
@@ -195,6 +201,7 @@ const handlers = {
     join();
   },
   "live.refused": () => {
+    rejoin.wanted = false;
     $("live-waiting").hidden = true;
     say(labels.refused);
   },
@@ -208,13 +215,17 @@ const handlers = {
   },
   "live.lobby": (frame) => renderLobby(frame.waiting),
   "live.ended": () => {
+    rejoin.wanted = false;
     hangUp();
     say(labels.ended);
     buttons.join.disabled = true;
   },
   error: (frame) => {
     say(labels.error.replace("{message}", frame.message));
-    if (!state.me) buttons.join.disabled = false;
+    if (!state.me) {
+      rejoin.wanted = false; // the join itself was refused (ended, not allowed)
+      buttons.join.disabled = false;
+    }
   },
 };
 
@@ -231,15 +242,26 @@ function hangUp() {
   setJoined(false);
 }
 
+function onSocketClosed(code) {
+  hangUp();
+  state.socket = null;
+  if (rejoin.wanted && code !== SESSION_ENDED) {
+    say(labels.reconnecting);
+    buttons.join.disabled = true;
+    setTimeout(() => join().catch(() => say(labels.reconnecting)), rejoin.backoff);
+    rejoin.backoff = Math.min(rejoin.backoff * 2, 30000);
+  } else {
+    rejoin.wanted = false;
+    say(labels.disconnected);
+  }
+}
+
 async function join() {
   buttons.join.disabled = true;
+  rejoin.wanted = true;
   say(labels.joining);
   if (!state.socket) {
-    state.socket = new Socket(onFrame, () => {
-      if (state.me) say(labels.disconnected);
-      hangUp();
-      state.socket = null;
-    });
+    state.socket = new Socket(onFrame, onSocketClosed);
     await state.socket.ready;
   }
   state.socket.send({ type: "live.join", session: sessionId, ...(link ? { link } : {}) });
@@ -247,6 +269,7 @@ async function join() {
 
 buttons.join.addEventListener("click", () => join().catch(() => say(labels.disconnected)));
 buttons.leave.addEventListener("click", () => {
+  rejoin.wanted = false;
   state.socket?.send({ type: "live.leave", session: sessionId });
   hangUp();
   say(labels.left);
@@ -297,7 +320,10 @@ buttons.screen.addEventListener("click", async () => {
   sendState();
 });
 
-window.addEventListener("pagehide", () => state.socket?.close());
+window.addEventListener("pagehide", () => {
+  rejoin.wanted = false;
+  state.socket?.close();
+});
 setJoined(false);
 if (app.dataset.state === "ended" || app.dataset.state === "cancelled") {
   buttons.join.disabled = true;

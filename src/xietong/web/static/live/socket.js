@@ -16,7 +16,7 @@ export class Socket {
       }
       onFrame(frame);
     });
-    this.ws.addEventListener("close", () => onClose());
+    this.ws.addEventListener("close", (event) => onClose(event.code));
   }
 
   send(frame) {
