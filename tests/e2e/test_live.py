@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, WebSocketRoute, e
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.helpers import TIMEOUT_MS, Browsing, LiveServer, sign_in
 from tests.e2e.seed import COORDINATOR, Account
+from tests.e2e.test_consultation import _jpeg
 from tests.live.live_server import VideoServer, video_server
 from tests.live.seed_live import DOCTOR, EXPERT
 from xietong.identity.roles import Role
@@ -86,6 +87,27 @@ def _participant(
     return page
 
 
+def _talk_beside_the_call(doctor: Page, expert: Page) -> None:
+    """The consultation's conversation is on the call page: a note goes over the socket and
+    a photo by upload, and neither reloads the page (the call would drop)."""
+    doctor.evaluate("window.xtSamePage = true")
+    for page in (doctor, expert):
+        expect(page.locator("#conversation[data-live=connected]")).to_be_attached()
+    doctor.fill('#form-message textarea[name="text"]', "患者血压150/95，请看心电图")
+    doctor.locator("#form-message button[type=submit]").click()
+    expect(expert.locator(".message .message-text", has_text="血压150/95")).to_be_visible()
+    doctor.set_input_files(
+        '#form-message input[name="file"]',
+        files=[{"name": "心电图.jpg", "mimeType": "image/jpeg", "buffer": _jpeg()}],
+    )
+    doctor.locator("#form-message button[type=submit]").click()
+    expect(expert.locator(".message-image img")).to_have_count(1)
+    expect(doctor.locator(".message-image img")).to_have_count(1)
+    assert doctor.evaluate("window.xtSamePage") is True
+    expect(doctor.locator("#live-leave")).to_be_enabled()
+    _remote_video_plays(doctor)
+
+
 def _remote_video_plays(page: Page) -> dict[str, int]:
     remote = page.locator(".live-tile:not(.live-local) video").first
     expect(remote).to_be_attached(timeout=PLAYING_MS)
@@ -104,6 +126,7 @@ def test_two_doctors_see_each_other(browsing: Browsing, server: VideoServer) -> 
         expect(page.locator("#live-people li")).to_have_count(2)
         # One connection: the whole budget, up to what 640×360 needs.
         expect(page.locator("#live-app")).to_have_attribute("data-send-kbps", "1000")
+    _talk_beside_the_call(doctor, expert)
     expert.locator("#live-mute").click()
     expect(doctor.locator("#live-people li", has_text="(")).to_have_count(1)
     expert.locator("#live-leave").click()
@@ -171,7 +194,7 @@ def test_a_dropped_connection_joins_again(browsing: Browsing, server: VideoServe
     old_peer = remote_of_doctor.get_attribute("data-peer")
     live["server"].close()
     live["page"].close(code=1001)
-    expect(expert.locator("#live-status")).to_contain_text("重新加入")
+    expect(expert.locator("#call-status")).to_contain_text("重新加入")
     expect(expert.locator("#live-leave")).to_be_enabled()
     assert len([s for s in sockets if s["live"]]) == 2  # a new socket, and it joined
     for page in (doctor, expert):

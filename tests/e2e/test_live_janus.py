@@ -103,7 +103,7 @@ def test_a_doctor_without_camera_watches_through_janus(
     expert.add_init_script(NO_DEVICES)
     sign_in(expert, Account(EXPERT[0], EXPERT[1], Role.APPLICANT_DOCTOR))
     expert.goto(f"/live/{sid}")
-    expect(expert.locator("#live-status")).not_to_be_empty()
+    expect(expert.locator("#call-status")).not_to_be_empty()
     expert.locator("#live-join").click()
     expect(expert.locator("#live-leave")).to_be_enabled()
     expert.set_default_timeout(PLAYING_MS)

@@ -53,6 +53,11 @@ def test_join_video_from_the_consultation_page(
     assert "/static/live/live.js" in page.text
     assert 'type="module"' in page.text
     assert "live-end" not in page.text  # not a host
+    # The consultation's conversation beside the call, followed live, its form coming back.
+    assert f'data-conversation="consultation:{consult.id}"' in page.text
+    assert "/static/live_chat.js" in page.text
+    assert f'name="return_to" value="{url}"' in page.text
+    assert page.headers["cache-control"] == "no-store"
     assert "live-end" in applicant.get(url).text
     assert _as(app, "c_otherdoc").get(url).status_code == 404
 
@@ -68,6 +73,7 @@ def test_guest_page_and_bad_tokens(
     page = guest.get(f"/live/join/{token}")
     assert page.status_code == 200
     assert f'data-link="{token}"' in page.text
+    assert "data-conversation" not in page.text  # a guest does not read the consultation
     for bad in ("x", "A" * 43, "%3Cscript%3E", "A" * 199):
         assert guest.get(f"/live/join/{bad}").status_code == 404
     assert guest.get("/live/join/" + "A" * 300).status_code == 422
@@ -102,3 +108,28 @@ def test_instant_refuses_bad_forms(app: FastAPI, net: Net, consult: Consultation
         follow_redirects=False,
     )
     assert other.status_code == 404
+
+
+def test_a_message_sent_beside_the_call_comes_back_to_it(
+    db: Session, app: FastAPI, net: Net, consult: Consultation
+) -> None:
+    live_url = f"/live/{make_session(db, net, consult).live.id}"
+    db.commit()
+    applicant = _as(app, "c_applicant")
+    page = applicant.get(live_url)
+    token = csrf_from(page.text)
+
+    def send(text: str, back: str) -> str:
+        answer = applicant.post(
+            f"/consultations/{consult.id}/messages",
+            data={"csrf_token": token, "text": text, "return_to": back},
+            follow_redirects=False,
+        )
+        assert answer.status_code == 303, answer.text
+        return str(answer.headers["location"])
+
+    assert send("血压 150/95", live_url) == f"{live_url}#conversation"
+    assert "血压 150/95" in applicant.get(live_url).text
+    # Anywhere else (another site, a path trick, garbage): back to the consultation.
+    for back in ("https://evil.example/", "//evil.example", f"{live_url}/../../x", "/live/0", ""):
+        assert send(f"to {back!r}", back) == f"/consultations/{consult.id}#conversation"

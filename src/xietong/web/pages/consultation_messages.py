@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -19,6 +20,8 @@ from xietong.web.pages.patients_common import render_private
 
 router = APIRouter(include_in_schema=False)
 UPLOAD_PATHS = (r"^/consultations/\d+/messages$",)
+# The form may come back to the video session it was sent from, and to nowhere else.
+RETURN_TO = re.compile(r"/live/[1-9][0-9]{0,17}")
 
 
 @router.get("/consultations/{consultation_id}/messages", response_class=HTMLResponse)
@@ -56,4 +59,8 @@ async def post_message(
         return render_private(
             request, "consultations/detail.html", context, status_code=int(failure["status"])
         )
-    return RedirectResponse(f"/consultations/{consultation_id}#conversation", status_code=303)
+    back = form.get("return_to")
+    page = back if isinstance(back, str) and RETURN_TO.fullmatch(back) else None
+    return RedirectResponse(
+        f"{page or f'/consultations/{consultation_id}'}#conversation", status_code=303
+    )

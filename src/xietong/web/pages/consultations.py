@@ -329,15 +329,15 @@ def detail_context(
         if {"sign", "amend"} & set(actions)
         else [],
         "values": {},
-        **_thread(locale, session, principal, consultation_id),
+        **conversation_panel(locale, session, principal, consultation_id),
     }
 
 
-def _thread(
+def conversation_panel(
     locale: str, session: Session, principal: Principal, consultation_id: int
 ) -> dict[str, Any]:
     """The latest messages and a fresh client id for the message form (a double post of
-    the same rendered form makes one message)."""
+    the same rendered form makes one message); also shown beside a video session."""
     thread = svc.read_messages(session, principal, consultation_id, tail=PAGE_MESSAGES)
     return thread_context(locale, thread, principal.user_id, page_labels(locale))
 

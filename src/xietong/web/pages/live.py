@@ -6,17 +6,22 @@ or a new instant one). The call itself runs in the browser (static/live/) over /
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
-from xietong.core.errors import NotFound
+from xietong.access.principal import Principal
+from xietong.core.errors import NotFound, XietongError
 from xietong.core.validation import MAX_ID
 from xietong.live import lobby
 from xietong.live import service as svc
 from xietong.live.schemas import SUBJECT_ID, SUBJECT_KIND, InstantIn
 from xietong.web.deps import DbSession, PagePrincipal, services
+from xietong.web.pages.consultations import conversation_panel
+from xietong.web.pages.forms import locale_of
+from xietong.web.pages.patients_common import render_private
 from xietong.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -44,11 +49,25 @@ def session_page(
     request: Request, session_id: SessionId, session: DbSession, principal: PagePrincipal
 ) -> Response:
     opened = svc.get_session(session, principal, session_id)
-    return render(
-        request,
-        "live/session.html",
-        {"live": svc.session_out(session, opened), "link": None, "guest": False},
-    )
+    live = svc.session_out(session, opened)
+    context = {"live": live, "link": None, "guest": False, "values": {}}
+    context |= _conversation(request, session, principal, live)
+    return render_private(request, "live/session.html", context)
+
+
+def _conversation(
+    request: Request, session: Session, principal: Principal, live: dict[str, Any]
+) -> dict[str, Any]:
+    """The subject's conversation for the page, when the subject has one on the page (a
+    consultation, its imaging reads included) and the reader may read it; the message
+    form comes back to this page."""
+    if live["subject_kind"] != "consultation":
+        return {}
+    try:
+        panel = conversation_panel(locale_of(request), session, principal, int(live["subject_id"]))
+    except XietongError:
+        return {}
+    return {**panel, "return_to": svc.session_url(int(live["id"]))}
 
 
 @router.get("/live/join/{token}", response_class=HTMLResponse)

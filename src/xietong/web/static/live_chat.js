@@ -138,11 +138,34 @@ if (section && "WebSocket" in window) {
     });
   }
 
+  // Beside a video call the page must not reload (the call would drop): a photo or PDF
+  // goes up by fetch instead of by navigation, and the message arrives by the push.
+  async function upload() {
+    // Sent, the server redirects back to the page: no need to fetch that page again.
+    const answer = await fetch(form.action, { method: "POST", body: new FormData(form), redirect: "manual" });
+    if (answer.type === "opaqueredirect" || answer.ok) {
+      form.reset();
+      const field = form.querySelector("input[name=client_id]");
+      field.value = crypto.randomUUID ? crypto.randomUUID() : String(Date.now());
+      form.querySelector(".live-error")?.remove();
+      catchUp();
+      return;
+    }
+    // The refusal is a page with the form's error in it: show that error here.
+    const page = new DOMParser().parseFromString(await answer.text(), "text/html");
+    formError(page.querySelector("#form-message [role=alert]")?.textContent || answer.statusText);
+  }
+
   if (form) {
     const text = form.querySelector("textarea[name=text]");
     form.addEventListener("submit", (event) => {
       const file = form.querySelector("input[type=file]");
       const hasFile = file && file.files && file.files.length > 0;
+      if (hasFile && section.dataset.keepPage !== undefined) {
+        event.preventDefault();
+        upload().catch(() => formError(section.dataset.uploadFailedLabel));
+        return;
+      }
       if (!subscribed || hasFile || !text.value.trim()) return; // the form posts as before
       const clientId = form.querySelector("input[name=client_id]").value;
       const id = `post-${clientId}`;

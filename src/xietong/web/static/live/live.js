@@ -11,7 +11,7 @@ const labels = JSON.parse(document.getElementById("live-labels").textContent);
 const sessionId = Number(app.dataset.session);
 const link = app.dataset.link || null;
 const $ = (id) => document.getElementById(id);
-const status = $("live-status");
+const status = $("call-status");
 const grid = $("live-grid");
 const preview = $("live-preview");
 const buttons = {
