@@ -243,6 +243,7 @@ function hangUp() {
 }
 
 function onSocketClosed(code) {
+  const wasJoined = Boolean(state.me);
   hangUp();
   state.socket = null;
   if (rejoin.wanted && code !== SESSION_ENDED) {
@@ -252,7 +253,7 @@ function onSocketClosed(code) {
     rejoin.backoff = Math.min(rejoin.backoff * 2, 30000);
   } else {
     rejoin.wanted = false;
-    say(labels.disconnected);
+    if (wasJoined) say(labels.disconnected);
   }
 }
 
