@@ -1,15 +1,20 @@
 """A page session's idle timeout and the socket: a socket left open does not keep an idle
 page alive (it closes with 4401 once the session has timed out), but what the person does
-on it does (a post, typing), and so does being in a video call, however long."""
+on it does (a post, typing), and so does being in a video call, however long.
+
+The session is checked every 0.05 s here; the tests move the app's clock and wait for what
+the checks do (the session row touched, or the socket closed), never for a fixed time."""
 
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.websockets import WebSocketDisconnect
 
@@ -20,15 +25,18 @@ from tests.live.conftest import make_session
 from tests.web.realtime.test_protocol import _next
 from xietong.config import SecuritySettings
 from xietong.core import clock
+from xietong.core.security import token_digest
 from xietong.identity import service as identity
-from xietong.identity.models import User
+from xietong.identity.models import AuthSession, User
 from xietong.web.realtime import endpoint
 
 IDLE = SecuritySettings().session_idle_minutes
+PATIENCE = 10.0  # seconds: how long a busy machine may take to run a check
 
 
-def _page_socket(client: TestClient, db: Session, net: Net, who: str) -> Any:
-    """A socket opened by a signed-in page: the session cookie, from our own origin."""
+def _page_socket(client: TestClient, db: Session, net: Net, who: str) -> tuple[Any, str]:
+    """A socket opened by a signed-in page (the session cookie, from our own origin), and
+    the session's token."""
     user = db.get(User, net.p[who].uid)
     assert user is not None
     token = identity.open_session(
@@ -36,15 +44,39 @@ def _page_socket(client: TestClient, db: Session, net: Net, who: str) -> Any:
     )
     db.commit()
     client.cookies.set("xt_session", token)
-    return client.websocket_connect("/ws", headers={"Origin": "http://testserver"})
+    return client.websocket_connect("/ws", headers={"Origin": "http://testserver"}), token
 
 
-def _at(minutes: int) -> None:
-    clock.set_clock(lambda: NOW + timedelta(minutes=minutes))
-    time.sleep(0.3)  # several session checks (every 0.05 s here) see the new time
+def _at(minutes: int) -> datetime:
+    at = NOW + timedelta(minutes=minutes)
+    clock.set_clock(lambda: at)
+    return at
 
 
-def _still_open(ws: Any) -> bool:
+def _eventually(condition: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + PATIENCE
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _touched(db: Session, token: str, at: datetime) -> bool:
+    """A session check counted the socket as activity at ``at``."""
+
+    def seen() -> bool:
+        db.expire_all()
+        row = db.execute(
+            select(AuthSession).where(AuthSession.token_digest == token_digest(token))
+        ).scalar_one()
+        return bool(row.last_seen_at == at)
+
+    return _eventually(seen)
+
+
+def _pong(ws: Any) -> bool:
+    """True if the socket answers a ping; False if it closed for the session (4401)."""
     ws.send_json({"type": "ping", "id": "p"})
     try:
         _next(ws, "pong")
@@ -54,6 +86,10 @@ def _still_open(ws: Any) -> bool:
         return True
     assert code == endpoint.CLOSE_UNAUTHORISED
     return False
+
+
+def _closes(ws: Any) -> bool:
+    return _eventually(lambda: not _pong(ws))
 
 
 @pytest.fixture(autouse=True)
@@ -68,20 +104,23 @@ def test_typing_keeps_the_page_session_alive(
     c = reach(db, net, "in_progress")
     db.commit()
     key = f"consultation:{c.id}"
-    with _page_socket(client, db, net, "applicant") as ws:
+    opened, token = _page_socket(client, db, net, "applicant")
+    with opened as ws:
         assert ws.receive_json()["type"] == "hello"
         ws.send_json({"type": "subscribe", "conversation": key, "id": "s"})
         _next(ws, "subscribed")
-        _at(IDLE - 5)
-        if types:
-            ws.send_json({"type": "typing", "conversation": key})
-        time.sleep(0.3)  # the next checks, still at this time, see the typing
-        _at(IDLE + 10)
-        # Idle since NOW: closed. Typed 15 minutes ago: open, until idle from then.
-        assert _still_open(ws) is types
-        if types:
-            _at(2 * IDLE)
-            assert _still_open(ws) is False
+        typed_at = _at(IDLE - 5)
+        if not types:
+            _at(IDLE + 10)  # idle since NOW: signed out at the next check
+            assert _closes(ws)
+            return
+        ws.send_json({"type": "typing", "conversation": key})
+        assert _touched(db, token, typed_at)
+        _at(IDLE + 10)  # fifteen minutes after typing: still in use
+        time.sleep(0.2)
+        assert _pong(ws)
+        _at(2 * IDLE)  # idle since the typing
+        assert _closes(ws)
 
 
 def test_a_video_call_keeps_the_page_session_alive(
@@ -91,15 +130,15 @@ def test_a_video_call_keeps_the_page_session_alive(
     after leaving, the idle clock runs again."""
     sid = make_session(db, net, reach(db, net, "accepted")).live.id
     db.commit()
-    with _page_socket(client, db, net, "applicant") as ws:
+    opened, token = _page_socket(client, db, net, "applicant")
+    with opened as ws:
         assert ws.receive_json()["type"] == "hello"
         ws.send_json({"type": "live.join", "session": sid, "id": "j"})
         _next(ws, "live.joined")
-        # Twenty minutes at a time: every check in between finds the call going on.
+        # Twenty minutes at a time, well past the idle timeout: every step is touched.
         for minutes in range(20, 4 * IDLE, 20):
-            _at(minutes)
-            assert _still_open(ws)
+            assert _touched(db, token, _at(minutes)), minutes
         ws.send_json({"type": "live.leave", "session": sid, "id": "l"})
         _next(ws, "live.left")
         _at(6 * IDLE)
-        assert _still_open(ws) is False
+        assert _closes(ws)
