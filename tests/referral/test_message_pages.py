@@ -104,3 +104,34 @@ def test_another_institution_gets_404_on_the_messages(db: Session, app: FastAPI,
         )
         assert posted.status_code == 404
     assert _count(db) == before
+
+
+def test_a_video_call_from_the_referral_page(db: Session, app: FastAPI, net: Net) -> None:
+    """ "Join video" on the referral page opens the referral's call; its page carries the
+    referral's conversation, whose form comes back to the call (and only there)."""
+    r = reach(db, net, "up", "accepted")
+    db.commit()
+    url = f"/referrals/{r.id}"
+    sender = _as(app, "r_sender")
+    page = sender.get(url).text
+    assert 'action="/live/instant"' in page
+    assert 'name="subject_kind" value="referral"' in page
+    started = sender.post(
+        "/live/instant",
+        data={"csrf_token": csrf_from(page), "subject_kind": "referral", "subject_id": str(r.id)},
+        follow_redirects=False,
+    )
+    assert started.status_code == 303
+    call = str(started.headers["location"])
+    assert re.fullmatch(r"/live/\d+", call)
+    desk = _as(app, "r_desk")
+    desk_call = desk.get(call)
+    assert desk_call.status_code == 200
+    assert f'data-conversation="referral:{r.id}"' in desk_call.text
+    assert f'name="return_to" value="{call}"' in desk_call.text
+    data = {**_form(desk_call.text), "text": "床位已留好", "return_to": call}
+    sent = desk.post(f"{url}/messages", data=data, follow_redirects=False)
+    assert (sent.status_code, sent.headers["location"]) == (303, f"{call}#conversation")
+    data = {**_form(page), "text": "好", "return_to": "https://evil.example/"}
+    sent = sender.post(f"{url}/messages", data=data, follow_redirects=False)
+    assert sent.headers["location"] == f"{url}#conversation"

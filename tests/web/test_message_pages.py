@@ -151,3 +151,24 @@ def test_only_staff_see_the_menu_entry(db: Session, app: FastAPI, net: Net) -> N
     admin = _as(app, "c_platform")
     assert 'href="/messages"' not in admin.get("/").text
     assert admin.get("/messages").status_code == 403
+
+
+def test_a_video_call_from_a_group(db: Session, app: FastAPI, net: Net) -> None:
+    """Colleagues of different institutions call each other from their group: the call page
+    carries the group's conversation; a non-member gets 404 for both."""
+    me = _as(app, "c_applicant")
+    cid = groups.create_group(db, net.p["applicant"], "会诊准备", [_id(net, "other_doctor")]).id
+    db.commit()
+    page = me.get(f"/messages/{cid}").text
+    assert 'name="subject_kind" value="group"' in page
+    started = me.post(
+        "/live/instant",
+        data={"csrf_token": csrf_from(page), "subject_kind": "group", "subject_id": str(cid)},
+        follow_redirects=False,
+    )
+    assert started.status_code == 303, started.text
+    call = str(started.headers["location"])
+    other = _as(app, "c_otherdoc").get(call)
+    assert other.status_code == 200
+    assert f'data-conversation="group:{cid}"' in other.text
+    assert _as(app, "c_expert_b").get(call).status_code == 404

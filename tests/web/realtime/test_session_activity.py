@@ -3,7 +3,9 @@ page alive (it closes with 4401 once the session has timed out), but what the pe
 on it does (a post, typing), and so does being in a video call, however long.
 
 The session is checked every 0.05 s here; the tests move the app's clock and wait for what
-the checks do (the session row touched, or the socket closed), never for a fixed time."""
+the checks do (a check counting the socket as activity, or the socket closed), never for a
+fixed time. The checks are watched by wrapping them, not by reading the session row: the
+app and the test share one database connection, which two threads must not use at once."""
 
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.websockets import WebSocketDisconnect
 
@@ -23,20 +24,19 @@ from tests.consultation.conftest import _frozen_clock as _frozen_clock
 from tests.consultation.conftest import net as net
 from tests.live.conftest import make_session
 from tests.web.realtime.test_protocol import _next
+from xietong.access.principal import Principal
 from xietong.config import SecuritySettings
 from xietong.core import clock
-from xietong.core.security import token_digest
 from xietong.identity import service as identity
-from xietong.identity.models import AuthSession, User
+from xietong.identity.models import User
 from xietong.web.realtime import endpoint
 
 IDLE = SecuritySettings().session_idle_minutes
 PATIENCE = 10.0  # seconds: how long a busy machine may take to run a check
 
 
-def _page_socket(client: TestClient, db: Session, net: Net, who: str) -> tuple[Any, str]:
-    """A socket opened by a signed-in page (the session cookie, from our own origin), and
-    the session's token."""
+def _page_socket(client: TestClient, db: Session, net: Net, who: str) -> Any:
+    """A socket opened by a signed-in page: the session cookie, from our own origin."""
     user = db.get(User, net.p[who].uid)
     assert user is not None
     token = identity.open_session(
@@ -44,7 +44,7 @@ def _page_socket(client: TestClient, db: Session, net: Net, who: str) -> tuple[A
     )
     db.commit()
     client.cookies.set("xt_session", token)
-    return client.websocket_connect("/ws", headers={"Origin": "http://testserver"}), token
+    return client.websocket_connect("/ws", headers={"Origin": "http://testserver"})
 
 
 def _at(minutes: int) -> datetime:
@@ -62,17 +62,30 @@ def _eventually(condition: Callable[[], bool]) -> bool:
     return False
 
 
-def _touched(db: Session, token: str, at: datetime) -> bool:
-    """A session check counted the socket as activity at ``at``."""
+Check = tuple[datetime, bool, bool]  # the app's time, counted as activity, still valid
 
-    def seen() -> bool:
-        db.expire_all()
-        row = db.execute(
-            select(AuthSession).where(AuthSession.token_digest == token_digest(token))
-        ).scalar_one()
-        return bool(row.last_seen_at == at)
 
-    return _eventually(seen)
+@pytest.fixture
+def checks(monkeypatch: pytest.MonkeyPatch) -> list[Check]:
+    """Every session check of the sockets, as it happens; checked every 0.05 s."""
+    seen: list[Check] = []
+    real = endpoint._authenticate
+
+    def recording(
+        services: Any, token: str, kind: str, address: str, touch: bool
+    ) -> Principal | None:
+        found = real(services, token, kind, address, touch)
+        seen.append((clock.now(), touch, found is not None))
+        return found
+
+    monkeypatch.setattr(endpoint, "_authenticate", recording)
+    monkeypatch.setattr(endpoint, "REVALIDATE_SECONDS", 0.05)
+    return seen
+
+
+def _touched(checks: list[Check], at: datetime) -> bool:
+    """A session check at ``at`` counted the socket as activity, and the session held."""
+    return _eventually(lambda: (at, True, True) in checks)
 
 
 def _pong(ws: Any) -> bool:
@@ -92,20 +105,14 @@ def _closes(ws: Any) -> bool:
     return _eventually(lambda: not _pong(ws))
 
 
-@pytest.fixture(autouse=True)
-def _quick_checks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(endpoint, "REVALIDATE_SECONDS", 0.05)
-
-
 @pytest.mark.parametrize("types", [False, True])
 def test_typing_keeps_the_page_session_alive(
-    client: TestClient, db: Session, net: Net, types: bool
+    client: TestClient, db: Session, net: Net, checks: list[Check], types: bool
 ) -> None:
     c = reach(db, net, "in_progress")
     db.commit()
     key = f"consultation:{c.id}"
-    opened, token = _page_socket(client, db, net, "applicant")
-    with opened as ws:
+    with _page_socket(client, db, net, "applicant") as ws:
         assert ws.receive_json()["type"] == "hello"
         ws.send_json({"type": "subscribe", "conversation": key, "id": "s"})
         _next(ws, "subscribed")
@@ -115,7 +122,7 @@ def test_typing_keeps_the_page_session_alive(
             assert _closes(ws)
             return
         ws.send_json({"type": "typing", "conversation": key})
-        assert _touched(db, token, typed_at)
+        assert _touched(checks, typed_at)
         _at(IDLE + 10)  # fifteen minutes after typing: still in use
         time.sleep(0.2)
         assert _pong(ws)
@@ -124,20 +131,19 @@ def test_typing_keeps_the_page_session_alive(
 
 
 def test_a_video_call_keeps_the_page_session_alive(
-    client: TestClient, db: Session, net: Net
+    client: TestClient, db: Session, net: Net, checks: list[Check]
 ) -> None:
     """Joined to a call, the session is in use at every check, however long the call;
     after leaving, the idle clock runs again."""
     sid = make_session(db, net, reach(db, net, "accepted")).live.id
     db.commit()
-    opened, token = _page_socket(client, db, net, "applicant")
-    with opened as ws:
+    with _page_socket(client, db, net, "applicant") as ws:
         assert ws.receive_json()["type"] == "hello"
         ws.send_json({"type": "live.join", "session": sid, "id": "j"})
         _next(ws, "live.joined")
         # Twenty minutes at a time, well past the idle timeout: every step is touched.
         for minutes in range(20, 4 * IDLE, 20):
-            assert _touched(db, token, _at(minutes)), minutes
+            assert _touched(checks, _at(minutes)), minutes
         ws.send_json({"type": "live.leave", "session": sid, "id": "l"})
         _next(ws, "live.left")
         _at(6 * IDLE)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -14,14 +13,12 @@ from xietong.core.validation import MAX_ID
 from xietong.web.deps import DbSession, PagePrincipal, PollingPrincipal
 from xietong.web.pages.consultation_thread import PAGE_MESSAGES, thread_context
 from xietong.web.pages.consultations import Id, detail_context, page_labels
-from xietong.web.pages.conversation import form_values, post_form
+from xietong.web.pages.conversation import back_to, form_values, post_form
 from xietong.web.pages.forms import locale_of
 from xietong.web.pages.patients_common import render_private
 
 router = APIRouter(include_in_schema=False)
 UPLOAD_PATHS = (r"^/consultations/\d+/messages$",)
-# The form may come back to the video session it was sent from, and to nowhere else.
-RETURN_TO = re.compile(r"/live/[1-9][0-9]{0,17}")
 
 
 @router.get("/consultations/{consultation_id}/messages", response_class=HTMLResponse)
@@ -59,8 +56,4 @@ async def post_message(
         return render_private(
             request, "consultations/detail.html", context, status_code=int(failure["status"])
         )
-    back = form.get("return_to")
-    page = back if isinstance(back, str) and RETURN_TO.fullmatch(back) else None
-    return RedirectResponse(
-        f"{page or f'/consultations/{consultation_id}'}#conversation", status_code=303
-    )
+    return RedirectResponse(back_to(form, f"/consultations/{consultation_id}"), status_code=303)

@@ -13,6 +13,7 @@ rendered, so posting the same form twice makes one message.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -162,3 +163,15 @@ def post_form(
 
 def form_values(form: FormData) -> dict[str, Any]:
     return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+
+
+# A message form may come back to the video session it was sent from, and to nowhere else.
+RETURN_TO = re.compile(r"/live/[1-9][0-9]{0,17}")
+
+
+def back_to(form: FormData, page: str) -> str:
+    """Where a sent message form goes: its ``return_to`` when that is a video session's
+    page, else ``page``; at the conversation either way."""
+    back = form.get("return_to")
+    target = back if isinstance(back, str) and RETURN_TO.fullmatch(back) else page
+    return f"{target}#conversation"

@@ -6,6 +6,7 @@ or a new instant one). The call itself runs in the browser (static/live/) over /
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Path, Request
@@ -19,12 +20,20 @@ from xietong.live import lobby
 from xietong.live import service as svc
 from xietong.live.schemas import SUBJECT_ID, SUBJECT_KIND, InstantIn
 from xietong.web.deps import DbSession, PagePrincipal, services
-from xietong.web.pages.consultations import conversation_panel
+from xietong.web.pages import consultations, messages, referral_thread
 from xietong.web.pages.forms import locale_of
 from xietong.web.pages.patients_common import render_private
 from xietong.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+# The subject's conversation beside the call: (locale, session, principal, subject id) →
+# the context of conversations/_section.html.
+Panel = Callable[[str, Session, Principal, int], dict[str, Any]]
+PANELS: dict[str, Panel] = {
+    "consultation": consultations.conversation_panel,
+    "referral": referral_thread.thread_context,
+    "group": messages.conversation_panel,
+}
 SessionId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Token = Annotated[str, Path(min_length=1, max_length=200)]
 
@@ -58,13 +67,13 @@ def session_page(
 def _conversation(
     request: Request, session: Session, principal: Principal, live: dict[str, Any]
 ) -> dict[str, Any]:
-    """The subject's conversation for the page, when the subject has one on the page (a
-    consultation, its imaging reads included) and the reader may read it; the message
-    form comes back to this page."""
-    if live["subject_kind"] != "consultation":
+    """The subject's conversation (a consultation's, its imaging reads included; a
+    referral's; a group's) when the reader may read it; the message form comes back here."""
+    panel_of = PANELS.get(live["subject_kind"])
+    if panel_of is None:
         return {}
     try:
-        panel = conversation_panel(locale_of(request), session, principal, int(live["subject_id"]))
+        panel = panel_of(locale_of(request), session, principal, int(live["subject_id"]))
     except XietongError:
         return {}
     return {**panel, "return_to": svc.session_url(int(live["id"]))}

@@ -29,6 +29,7 @@ from xietong.web.navigation import NavItem, register
 from xietong.web.pages.conversation import (
     PAGE_MESSAGES,
     Conversation,
+    back_to,
     form_values,
     post_form,
     thread_context,
@@ -185,6 +186,14 @@ def _thread(
     )
 
 
+def conversation_panel(
+    locale: str, session: Session, principal: Principal, conversation_id: int
+) -> dict[str, Any]:
+    """The latest messages of a group and its form; also shown beside a video session."""
+    thread = group_messages.read_messages(session, principal, conversation_id, tail=PAGE_MESSAGES)
+    return _thread(locale, thread, principal.user_id)
+
+
 def _detail_context(
     request: Request, session: Session, principal: Principal, conversation_id: int, q: str = ""
 ) -> dict[str, Any]:
@@ -255,7 +264,7 @@ async def post_message(
     )
     if failure is not None:
         return _refused(request, session, principal, conversation_id, failure, "message", form)
-    return RedirectResponse(f"/messages/{conversation_id}#conversation", status_code=303)
+    return RedirectResponse(back_to(form, f"/messages/{conversation_id}"), status_code=303)
 
 
 @router.post("/messages/{conversation_id}/members", response_class=HTMLResponse)

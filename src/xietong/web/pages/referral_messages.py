@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from xietong.core.validation import MAX_ID
 from xietong.referral.service import messages as svc
 from xietong.web.deps import DbSession, PagePrincipal, PollingPrincipal
-from xietong.web.pages.conversation import PAGE_MESSAGES, form_values, post_form
+from xietong.web.pages.conversation import PAGE_MESSAGES, back_to, form_values, post_form
 from xietong.web.pages.forms import locale_of
 from xietong.web.pages.patients_common import render_private
 from xietong.web.pages.referral_thread import context_of
@@ -49,4 +49,4 @@ async def post_message(
         return render_private(
             request, "referrals/detail.html", context, status_code=int(failure["status"])
         )
-    return RedirectResponse(f"/referrals/{referral_id}#conversation", status_code=303)
+    return RedirectResponse(back_to(form, f"/referrals/{referral_id}"), status_code=303)
