@@ -93,28 +93,27 @@ def post_message(
     """Post as a member; a resend with the same client id returns the first message."""
     opened = open_group(session, principal, conversation_id, action=POST_ACTION)
     c = opened.conversation
-    posted = messaging.post_message(
+    notice = threads.Notice(
+        kind=NOTIFICATION_KIND,
+        subject=Subject(KIND, c.id),
+        title=N_("New message in “{title}”"),
+        params={"title": c.title or ""},
+        link=f"/messages/{c.id}",
+        dedupe_prefix=f"group:{c.id}",
+    )
+    return threads.post(
         session,
+        principal,
         c,
-        sender_user_id=principal.uid,
+        _audited(c.id),
+        notice=notice,
+        recipients=lambda: opened.member_ids,
         text=text,
         client_id=client_id,
         attachment=attachment,
         blobs=blobs,
         limits=limits,
     )
-    threads.record_post(session, principal, c, posted, _audited(c.id))
-    if posted.created:
-        notice = threads.Notice(
-            kind=NOTIFICATION_KIND,
-            subject=Subject(KIND, c.id),
-            title=N_("New message in “{title}”"),
-            params={"title": c.title or ""},
-            link=f"/messages/{c.id}",
-            dedupe_prefix=f"group:{c.id}",
-        )
-        threads.notify_unread(session, c, opened.member_ids, principal.uid, notice)
-    return posted
 
 
 def message_attachment(

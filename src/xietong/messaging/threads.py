@@ -14,14 +14,16 @@ decided that the principal may read or post:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
 from xietong.access import audit
 from xietong.access.principal import Principal
-from xietong.core.errors import N_, NotFound
+from xietong.config import UploadSettings
+from xietong.core.errors import N_, Conflict, Forbidden, NotFound
+from xietong.core.storage import BlobStore
 from xietong.identity.service import display_names
 from xietong.messaging import service as messaging
 from xietong.messaging.models import Conversation, ConversationRead, Message
@@ -194,3 +196,62 @@ def read_attachment(
     )
     media_type = "image/jpeg" if thumbnail else (m.media_type or "application/octet-stream")
     return AttachmentContent(key, media_type, "" if thumbnail else (m.filename or ""), m.sha256)
+
+
+def check_may_post(
+    session: Session,
+    principal: Principal,
+    audited: Audited,
+    *,
+    takes_part: bool,
+    state: str,
+    is_open: bool,
+    closed_message: str,
+) -> None:
+    """403 (audited) for who sees the subject without taking part; 409 once it is closed."""
+    if not takes_part:
+        audit.record_denial(
+            session,
+            principal,
+            audited.post_action,
+            audited.object_kind,
+            audited.object_id,
+            reason="role",
+        )
+        raise Forbidden(code="role_not_allowed", field=None)
+    if not is_open:
+        raise Conflict(
+            closed_message, code="conversation_closed", field="state", params={"state": state}
+        )
+
+
+def post(
+    session: Session,
+    principal: Principal,
+    conversation: Conversation,
+    audited: Audited,
+    *,
+    notice: Notice,
+    recipients: Callable[[], Iterable[int]],
+    text: str,
+    client_id: str | None = None,
+    attachment: messaging.Attachment | None = None,
+    blobs: BlobStore | None = None,
+    limits: UploadSettings | None = None,
+) -> messaging.Posted:
+    """Post as the principal (who may: the subject has checked), audit it, and tell the
+    ``recipients`` of a new message (asked only when it is new, not for a resend)."""
+    posted = messaging.post_message(
+        session,
+        conversation,
+        sender_user_id=principal.uid,
+        text=text,
+        client_id=client_id,
+        attachment=attachment,
+        blobs=blobs,
+        limits=limits,
+    )
+    record_post(session, principal, conversation, posted, audited)
+    if posted.created:
+        notify_unread(session, conversation, recipients(), principal.uid, notice)
+    return posted

@@ -20,13 +20,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xietong.access import audit
 from xietong.access.principal import Principal
 from xietong.config import UploadSettings
 from xietong.consultation import workflow as wf
 from xietong.consultation.models import Consultation, ConsultationAssignment
 from xietong.consultation.service.common import CONVERSATION_KIND, Opened, open_consultation
-from xietong.core.errors import N_, Conflict, Forbidden
+from xietong.core.errors import N_
 from xietong.core.storage import BlobStore
 from xietong.identity.roles import Role
 from xietong.messaging import service as messaging
@@ -140,33 +139,28 @@ def post_message(
         session, principal, consultation_id, action="consultation.message", audit_success=False
     )
     c = opened.consultation
-    if not opened.roles & POSTING_PARTS:
-        audit.record_denial(
-            session, principal, "consultation.message", "consultation", c.id, reason="role"
-        )
-        raise Forbidden(code="role_not_allowed", field=None)
-    if c.state not in POSTING_STATES:
-        raise Conflict(
-            N_("Messages are written while the consultation is open."),
-            code="conversation_closed",
-            field="state",
-            params={"state": c.state},
-        )
-    conversation = messaging.conversation_for(session, SUBJECT_KIND, str(c.id))
-    posted = messaging.post_message(
+    threads.check_may_post(
         session,
-        conversation,
-        sender_user_id=principal.uid,
+        principal,
+        _audited(c),
+        takes_part=bool(opened.roles & POSTING_PARTS),
+        state=c.state,
+        is_open=c.state in POSTING_STATES,
+        closed_message=N_("Messages are written while the consultation is open."),
+    )
+    return threads.post(
+        session,
+        principal,
+        messaging.conversation_for(session, SUBJECT_KIND, str(c.id)),
+        _audited(c),
+        notice=_notice(c),
+        recipients=lambda: participants(session, c),
         text=text,
         client_id=client_id,
         attachment=attachment,
         blobs=blobs,
         limits=limits,
     )
-    threads.record_post(session, principal, conversation, posted, _audited(c))
-    if posted.created:
-        _notify(session, c, conversation, principal.uid)
-    return posted
 
 
 def participants(session: Session, c: Consultation) -> set[int]:
@@ -184,10 +178,9 @@ def participants(session: Session, c: Consultation) -> set[int]:
     return {c.applicant_user_id, *experts}
 
 
-def _notify(session: Session, c: Consultation, conversation: Conversation, sender: int) -> None:
-    """One unread notification per participant until they read: the key changes only when
-    their read position moves."""
-    notice = threads.Notice(
+def _notice(c: Consultation) -> threads.Notice:
+    """The "new message" notification: one per participant until they read."""
+    return threads.Notice(
         kind=NOTIFICATION_KIND,
         subject=Subject(SUBJECT_KIND, c.id),
         title=N_("New message in consultation #{id}"),
@@ -195,7 +188,6 @@ def _notify(session: Session, c: Consultation, conversation: Conversation, sende
         link=f"/consultations/{c.id}#conversation",
         dedupe_prefix=f"consultation:{c.id}",
     )
-    threads.notify_unread(session, conversation, participants(session, c), sender, notice)
 
 
 def message_attachment(

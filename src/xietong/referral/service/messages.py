@@ -22,10 +22,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from xietong.access import audit
 from xietong.access.principal import Principal
 from xietong.config import UploadSettings
-from xietong.core.errors import N_, Conflict, Forbidden
+from xietong.core.errors import N_
 from xietong.core.storage import BlobStore
 from xietong.identity.models import User
 from xietong.identity.roles import Role
@@ -126,40 +125,37 @@ def post_message(
     referral is closed; a resend with the same client id returns the first message."""
     opened = open_referral(session, principal, referral_id, action=POST_ACTION, audit_success=False)
     r = opened.referral
-    if not opened.roles & POSTING_PARTS:
-        audit.record_denial(session, principal, POST_ACTION, SUBJECT_KIND, r.id, reason="role")
-        raise Forbidden(code="role_not_allowed", field=None)
-    if r.state not in POSTING_STATES:
-        raise Conflict(
-            N_("Messages are written while the referral is open."),
-            code="conversation_closed",
-            field="state",
-            params={"state": r.state},
-        )
-    conversation = messaging.conversation_for(session, SUBJECT_KIND, str(r.id))
-    posted = messaging.post_message(
+    threads.check_may_post(
         session,
+        principal,
+        _audited(r),
+        takes_part=bool(opened.roles & POSTING_PARTS),
+        state=r.state,
+        is_open=r.state in POSTING_STATES,
+        closed_message=N_("Messages are written while the referral is open."),
+    )
+    conversation = messaging.conversation_for(session, SUBJECT_KIND, str(r.id))
+    notice = threads.Notice(
+        kind=NOTIFICATION_KIND,
+        subject=Subject(SUBJECT_KIND, r.id),
+        title=N_("New message in referral #{id}"),
+        params={"id": r.id},
+        link=f"/referrals/{r.id}#conversation",
+        dedupe_prefix=f"referral:{r.id}",
+    )
+    return threads.post(
+        session,
+        principal,
         conversation,
-        sender_user_id=principal.uid,
+        _audited(r),
+        notice=notice,
+        recipients=lambda: participants(session, r, conversation),
         text=text,
         client_id=client_id,
         attachment=attachment,
         blobs=blobs,
         limits=limits,
     )
-    threads.record_post(session, principal, conversation, posted, _audited(r))
-    if posted.created:
-        notice = threads.Notice(
-            kind=NOTIFICATION_KIND,
-            subject=Subject(SUBJECT_KIND, r.id),
-            title=N_("New message in referral #{id}"),
-            params={"id": r.id},
-            link=f"/referrals/{r.id}#conversation",
-            dedupe_prefix=f"referral:{r.id}",
-        )
-        recipients = participants(session, r, conversation)
-        threads.notify_unread(session, conversation, recipients, principal.uid, notice)
-    return posted
 
 
 def participants(
